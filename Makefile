@@ -1,0 +1,38 @@
+# `make run` and `make test` do the whole set-up themselves on a machine with only Python.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch must be pinned before anything pulls it in: an unpinned torch downloads a CUDA build.
+TORCH ?= torch==2.13.0
+CORES ?= all
+
+.PHONY: setup run test lint dryrun report clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+	@cat results/report/summary.md
+
+report: setup
+	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+dryrun: setup
+	$(BIN)/snakemake -n
+
+clean:
+	rm -rf results logs .snakemake

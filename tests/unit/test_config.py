@@ -1,0 +1,45 @@
+import pytest
+
+from selfcorrect.config import load_config, task_config, validate_config
+from selfcorrect.errors import SelfCorrectError
+
+
+def test_defaults_are_filled_from_the_schema():
+    cfg = validate_config({})
+    assert cfg["task"] == "arith"
+    assert cfg["rollout"]["turns"] == 2
+    assert cfg["rollout"]["eval"]["temperature"] == 0.0  # greedy evaluation, as in the paper
+    assert cfg["rollout"]["train"]["samples"] == 4
+    assert cfg["tasks"]["arith"]["sft"]["copy"] == 0.7
+    assert task_config("gsm8k", {"source": "x.jsonl"}) == {"source": "x.jsonl"}
+
+
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"rollout": {"turns": 0}}, "rollout.turns"),
+        ({"rollout": {"eval": {"temperature": -1}}}, "rollout.eval.temperature"),
+        ({"tasks": {"arith": {"n_test": "many"}}}, "tasks.arith.n_test"),
+        ({"models": ["bad-name"]}, "models.0"),
+        ({"unknown_key": 1}, "unknown_key"),
+    ],
+)
+def test_errors_are_one_line_and_name_the_key(config, key):
+    with pytest.raises(SelfCorrectError) as err:
+        validate_config(config)
+    message = str(err.value)
+    assert "\n" not in message and key in message
+
+
+def test_shipped_configs_are_valid(root):
+    for path in [root / "config/config.yaml", root / "config/test.yaml"]:
+        assert load_config(path)["base_model"]["source"] == "tiny"
+
+
+def test_missing_and_malformed_config_files(tmp_path):
+    with pytest.raises(SelfCorrectError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: [unclosed\n")
+    with pytest.raises(SelfCorrectError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
