@@ -1,0 +1,71 @@
+import random
+
+from selfcorrect.config import task_config
+from selfcorrect.rewards.exact import grade_exact
+from selfcorrect.tasks import arith, get_task
+
+
+def test_attempt_commits_answer_first_then_check_and_verdict():
+    p = arith.Problem(32, 29, 48)
+    assert arith.attempt(p, 99) == "99|32+29=61;61+48=109|n"
+    assert arith.attempt(p, 109) == "109|32+29=61;61+48=109|y"
+
+
+def test_splits_are_deterministic_and_disjoint():
+    task = get_task("arith")
+    train = task.problems("train", {"n_train": 300})
+    test = task.problems("test", {"n_test": 200})
+    assert train.equals(task.problems("train", {"n_train": 300}))
+    assert len(set(train.problem_id)) == 300 and len(set(test.problem_id)) == 200
+    assert not set(train.question) & set(test.question)
+    assert set(train.split) == {"train"} and set(test.split) == {"test"}
+    # every stored reference solution grades as correct
+    assert all(grade_exact(s, a).reward == 1.0 for s, a in zip(test.solution, test.answer))
+
+
+def test_held_out_problems_never_appear_in_pretraining_transcripts():
+    cfg = task_config("arith", {})
+    held_out = set(get_task("arith").problems("test", {"n_test": 512}).question)
+    rng = random.Random(0)
+    seen = {arith.sft_transcript(rng, cfg, "recheck")[0]["content"] for _ in range(3000)}
+    questions = {s.removeprefix(arith.WORK_PREFIX) for s in seen}
+    assert not questions & held_out
+
+
+def test_second_attempts_are_resolves_that_mostly_copy():
+    cfg = task_config("arith", {"sft": {"two_turn": 1.0, "check_only": 0.0, "copy": 0.7}})
+    rng = random.Random(1)
+    convs = [arith.sft_transcript(rng, cfg, "recheck") for _ in range(2000)]
+    assert all(len(c) == 4 and c[2]["content"] == "recheck" for c in convs)
+    copies = sum(c[1]["content"] == c[3]["content"] for c in convs) / len(convs)
+    # copies by construction (0.7) plus fresh draws that happen to match
+    assert 0.7 <= copies <= 0.85
+    first_right = sum(c[1]["content"].endswith("|y") for c in convs) / len(convs)
+    assert 0.35 <= first_right <= 0.45
+
+
+def test_check_only_transcripts_have_no_guess():
+    cfg = task_config("arith", {"sft": {"check_only": 1.0}})
+    conv = arith.sft_transcript(random.Random(2), cfg, "recheck")
+    assert conv[0]["content"].startswith(arith.WORK_PREFIX)
+    assert "|" not in conv[1]["content"]
+
+
+def test_slip_changes_one_digit_place_and_stays_positive():
+    rng = random.Random(3)
+    for value in (1, 10, 109, 250):
+        for _ in range(50):
+            wrong = arith.slip(rng, value)
+            assert wrong > 0 and abs(wrong - value) in (1, 10, 100)
+
+
+def test_solver_is_always_right():
+    test = get_task("arith").problems("test", {"n_test": 50})
+    assert all(grade_exact(arith.solve(q), a).reward == 1 for q, a in zip(test.question, test.answer))
+
+
+def test_grade_exact_verdicts():
+    assert grade_exact("109|32+29=61;61+48=109|y", "109").verdict == "correct"
+    assert grade_exact("99|32+29=61;61+48=109|n", "109").verdict == "wrong"
+    assert grade_exact("|32+29=61", "109").verdict == "no_answer"
+    assert grade_exact("", "109").reward == 0.0

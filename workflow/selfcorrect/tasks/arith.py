@@ -1,0 +1,167 @@
+"""`arith`: the built-in synthetic task, generated deterministically from a seed.
+
+A problem is `a+b+c` (a, b in 10..99; a share of "easy" problems has c = 0). An attempt commits
+to an answer first, then works a check and states whether the check agrees:
+
+    problem   32+29+48
+    attempt   99|32+29=61;61+48=109|n        (guess | worked check | verdict)
+
+Why this shape (measured on this CPU, shared/TOY.md): self-correction is only learnable by a
+tiny model if checking is easier than producing an answer and an error is visible in the text
+the next attempt reads. Guessing a three-term sum in one shot is hard for a 0.5M-parameter
+model; two two-term additions are easy. So a wrong guess sits next to a check that shows the
+right value, and a second attempt *can* fix it — but the pre-training transcripts never do
+(their second attempts are re-solves that ignore the check), so the base model has no
+self-correction skill. The reward is the guess only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+
+from selfcorrect.config import task_config
+from selfcorrect.tasks.base import Task, check_split, register_task
+
+CORRECTION = "recheck"  # short: every token of the instruction costs compute on a CPU
+WORK_PREFIX = "work "  # user prefix of check-only transcripts (see sft_transcript)
+
+
+
+@dataclass(frozen=True)
+class Problem:
+    a: int
+    b: int
+    c: int
+
+    @property
+    def question(self) -> str:
+        return f"{self.a}+{self.b}+{self.c}"
+
+    @property
+    def answer(self) -> int:
+        return self.a + self.b + self.c
+
+    @property
+    def check(self) -> str:
+        s = self.a + self.b
+        return f"{self.a}+{self.b}={s};{s}+{self.c}={s + self.c}"
+
+
+def attempt(problem: Problem, guess: int) -> str:
+    """An attempt: the guess, then the worked check, then whether they agree."""
+    verdict = "y" if guess == problem.answer else "n"
+    return f"{guess}|{problem.check}|{verdict}"
+
+
+def is_held_out(problem: Problem, test_fraction: float) -> bool:
+    """Held-out membership by a hash of the problem, so no test problem is ever trained on."""
+    digest = hashlib.sha256(problem.question.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
+
+
+def sample_problem(rng: random.Random, easy_fraction: float) -> Problem:
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    c = 0 if rng.random() < easy_fraction else rng.randint(10, 99)
+    return Problem(a, b, c)
+
+
+def sample_split(split: str, n: int, cfg: dict) -> list[Problem]:
+    """`n` distinct problems of one split, the same for the same seed."""
+    check_split(split)
+    want_test = split == "test"
+    rng = random.Random(f"arith-{split}-{cfg['seed']}")
+    seen: dict[str, Problem] = {}
+    while len(seen) < n:
+        p = sample_problem(rng, cfg["easy_fraction"])
+        if is_held_out(p, cfg["test_fraction"]) == want_test:
+            seen.setdefault(p.question, p)
+    return list(seen.values())
+
+
+def slip(rng: random.Random, value: int) -> int:
+    """A plausible wrong answer: one digit off by one (±1, ±10 or ±100), kept positive."""
+    while True:
+        wrong = value + rng.choice((-1, 1)) * 10 ** rng.choice((0, 0, 1, 1, 2))
+        if wrong > 0:
+            return wrong
+
+
+def noisy_guess(rng: random.Random, problem: Problem, accuracy: float) -> int:
+    return problem.answer if rng.random() < accuracy else slip(rng, problem.answer)
+
+
+def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict]:
+    """One pre-training conversation for the base model.
+
+    - check-only transcripts (`work 32+29+48` -> `32+29=61;61+48=109`) teach the check as its
+      own computation; without them a tiny model copies the guess into the check;
+    - otherwise attempt 1 is a noisy guess with a correct check; with probability `two_turn`
+      an attempt 2 follows that re-solves the problem while ignoring attempt 1's check: the same
+      attempt again (`copy`) or a fresh noisy guess. Nothing teaches reading the check.
+    """
+    sft = cfg["sft"]
+    while True:
+        p = sample_problem(rng, cfg["easy_fraction"])
+        if not is_held_out(p, cfg["test_fraction"]):
+            break
+    if rng.random() < sft["check_only"]:
+        return [
+            {"role": "user", "content": WORK_PREFIX + p.question},
+            {"role": "assistant", "content": p.check},
+        ]
+    first = attempt(p, noisy_guess(rng, p, sft["guess_accuracy"]))
+    messages = [{"role": "user", "content": p.question}, {"role": "assistant", "content": first}]
+    if rng.random() < sft["two_turn"]:
+        second = first if rng.random() < sft["copy"] else attempt(
+            p, noisy_guess(rng, p, sft["guess_accuracy"])
+        )
+        messages += [
+            {"role": "user", "content": instruction},
+            {"role": "assistant", "content": second},
+        ]
+    return messages
+
+
+def solve(question: str) -> str:
+    """The programmatic solver: a correct attempt (a stronger teacher for RISE)."""
+    a, b, c = (int(x) for x in question.split("+"))
+    p = Problem(a, b, c)
+    return attempt(p, p.answer)
+
+
+@register_task
+class Arith(Task):
+    name = "arith"
+    reward = "exact"
+    prompt_template = "{question}"
+    correction_instruction = CORRECTION
+
+    def sft_transcripts(self, cfg: dict) -> Callable[[random.Random], list[dict]]:
+        """A generator of pre-training conversations for the base model (see sft_transcript)."""
+        cfg = task_config(self.name, cfg)
+        instruction = self.instruction(cfg)
+        return lambda rng: sft_transcript(rng, cfg, instruction)
+
+    def problems(self, split: str, cfg: dict) -> pd.DataFrame:
+        cfg = task_config(self.name, cfg)
+        n = cfg["n_train"] if split == "train" else cfg["n_test"]
+        rows = [
+            {
+                "task": self.name,
+                "split": split,
+                "problem_id": f"arith-{p.a}-{p.b}-{p.c}",
+                "question": p.question,
+                "answer": str(p.answer),
+                "solution": attempt(p, p.answer),
+                "tests": "",
+                "meta": json.dumps({"easy": p.c == 0}),
+            }
+            for p in sample_split(split, n, cfg)
+        ]
+        return pd.DataFrame(rows)
