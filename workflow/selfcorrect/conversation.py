@@ -1,0 +1,21 @@
+"""Multi-turn conversations: the first prompt, then attempt / instruction / attempt …
+
+Turns are chat messages rendered with the tokenizer's chat template, so the same code serves
+instruction-tuned models and the built-in tiny model (which ships its own template).
+"""
+
+from __future__ import annotations
+
+
+def messages_for_turn(first_prompt: str, attempts: list[str], instruction: str) -> list[dict]:
+    """The conversation the model reads before attempt `len(attempts) + 1`."""
+    messages = [{"role": "user", "content": first_prompt}]
+    for previous in attempts:
+        messages.append({"role": "assistant", "content": previous})
+        messages.append({"role": "user", "content": instruction})
+    return messages
+
+
+def render(tokenizer, messages: list[dict]) -> str:
+    """The prompt text ending where the assistant's next attempt begins."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -1,0 +1,1 @@
+"""Models: the tiny embedded default, its pre-training, and loading any model directory."""

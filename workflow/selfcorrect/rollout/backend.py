@@ -1,0 +1,52 @@
+"""The rollout interface every engine implements: prompts in, completions with accounting out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Sampling":
+        return cls(
+            temperature=float(cfg["temperature"]),
+            top_p=float(cfg["top_p"]),
+            max_new_tokens=int(cfg["max_new_tokens"]),
+            seed=int(cfg["seed"]),
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (end-of-turn token) or "length" (cut at max_new_tokens)
+
+
+class RolloutBackend(Protocol):
+    """An engine that completes rendered prompts. Online RL calls `update_weights` between
+    rounds so the engine samples from the current policy without a restart."""
+
+    name: str
+
+    def generate(self, prompts: list[str], sampling: Sampling) -> list[Generation]: ...
+
+    def update_weights(self, model) -> None: ...
+
+
+def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
+    from selfcorrect.errors import SelfCorrectError
+
+    if name in ("hf", "auto"):
+        from selfcorrect.rollout.hf import HFBackend
+
+        return HFBackend(model, tokenizer, batch_size=cfg.get("batch_size", 256))
+    raise SelfCorrectError(f"rollout.backend: unknown backend {name!r} (known: auto, hf)")
