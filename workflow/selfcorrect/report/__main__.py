@@ -1,0 +1,7 @@
+"""`python -m selfcorrect.report --out-dir DIR [--models A B …] METRICS.json …`."""
+
+import sys
+
+from selfcorrect.report.build import main
+
+sys.exit(main())
