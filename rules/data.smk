@@ -1,0 +1,18 @@
+rule prepare_task:
+    output:
+        "results/data/{task}/{split}.parquet",
+    params:
+        cfg=prepare_cfg,
+    log:
+        "logs/prepare_task/{task}-{split}.log",
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect prepare --task {wildcards.task} --split {wildcards.split}"
+        " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule data:
+    input:
+        expand("results/data/{task}/{split}.parquet", task=TRAIN_TASK, split=SPLITS),
+        expand("results/data/{task}/test.parquet", task=BENCHMARKS),

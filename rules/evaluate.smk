@@ -1,0 +1,19 @@
+rule evaluate_model:
+    input:
+        "results/labels/{model}/{benchmark}-test.parquet",
+    output:
+        table="results/eval/{model}/{benchmark}.parquet",
+        metrics="results/eval/{model}/{benchmark}.json",
+    log:
+        "logs/evaluate/{model}/{benchmark}.log",
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect evaluate --labels {input} --name {wildcards.model}"
+        " --benchmark {wildcards.benchmark} --out-table {output.table}"
+        " --out-metrics {output.metrics} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        metrics_files(),

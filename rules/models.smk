@@ -1,0 +1,21 @@
+rule base_model:
+    output:
+        directory("results/models/base"),
+    params:
+        cfg=base_model_cfg,
+    log:
+        "logs/base_model.log",
+    benchmark:
+        "logs/benchmarks/base_model.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=0,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule base:
+    input:
+        "results/models/base",

@@ -1,0 +1,48 @@
+rule rollout:
+    input:
+        model="results/models/{model}",
+        problems="results/data/{task}/{split}.parquet",
+    output:
+        "results/rollouts/{model}/{task}-{split}.parquet",
+    params:
+        cfg=rollout_cfg,
+    log:
+        "logs/rollout/{model}/{task}-{split}.log",
+    benchmark:
+        "logs/benchmarks/rollout/{model}/{task}-{split}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule label:
+    input:
+        rollouts="results/rollouts/{model}/{task}-{split}.parquet",
+        problems="results/data/{task}/{split}.parquet",
+    output:
+        "results/labels/{model}/{task}-{split}.parquet",
+    log:
+        "logs/label/{model}/{task}-{split}.log",
+    threads: workflow.cores
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
+        " --problems {input.problems} --out {output} > {log} 2>&1"
+
+
+# Base-model rollouts on the training split (K samples) feed training and baselines;
+# test-split rollouts feed evaluation.
+rule rollouts:
+    input:
+        expand("results/rollouts/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),
+
+
+rule labels:
+    input:
+        expand("results/labels/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),

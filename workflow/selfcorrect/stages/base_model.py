@@ -1,0 +1,96 @@
+"""`selfcorrect base-model`: the model every method starts from -> results/models/base/.
+
+`source: tiny` builds the embedded default (a tiny Llama and a character tokenizer) and
+pre-trains it on the task's transcripts; any other source (hub id or local directory) is
+recorded as a pointer, not copied.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from transformers import GenerationConfig
+
+from selfcorrect.artifacts import atomic_path
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.models.load import write_pointer
+from selfcorrect.models.pretrain import pretrain
+from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.rewards import get_verifier
+from selfcorrect.rollout.backend import Sampling
+from selfcorrect.rollout.hf import HFBackend
+from selfcorrect.rollout.multiturn import collect_rollouts
+from selfcorrect.tasks import get_task
+
+log = logging.getLogger(__name__)
+PRETRAIN_LOG = "pretrain_log.parquet"
+
+
+def run(base_cfg: dict, task_name: str, task_cfg: dict, rollout_cfg: dict, out: str) -> None:
+    with atomic_path(out) as tmp:
+        if base_cfg["source"] == "tiny":
+            build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, Path(tmp))
+        else:
+            write_pointer(base_cfg["source"], Path(tmp))
+
+
+def build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, out: Path) -> None:
+    task = get_task(task_name)
+    if not hasattr(task, "sft_transcripts"):
+        raise SelfCorrectError(
+            f"base_model.source: tiny needs a task with pre-training transcripts; "
+            f"task {task_name!r} has none (use a real model: a hub id or a local path)"
+        )
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, base_cfg["tiny"])
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("tiny Llama: %d parameters", n_params)
+    evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg)
+    curve = pretrain(model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"],
+                     evaluate)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    curve.to_parquet(out / PRETRAIN_LOG, index=False)
+    tail = curve.dropna(subset=["acc@t1"]).tail(3)
+    log.info("held-out acc@t1 over the last evaluations: %s", tail["acc@t1"].round(3).tolist())
+
+
+def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg):
+    """Greedy two-attempt accuracy on held-out problems, for the pre-training curve.
+
+    The problems come from the held-out pool with their own seed: this curve is for watching
+    the plateau, never for choosing a checkpoint.
+    """
+    pre = base_cfg["pretrain"]
+    monitor_cfg = {**task_cfg, "seed": pre["seed"] + 1, "n_test": pre["eval_problems"]}
+    problems = task.problems("test", monitor_cfg)
+    prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
+    verifier = get_verifier(task.reward)
+    backend = HFBackend(model, tokenizer, batch_size=rollout_cfg["batch_size"], progress=False)
+    sampling = Sampling(max_new_tokens=rollout_cfg["eval"]["max_new_tokens"])
+
+    def evaluate() -> dict:
+        df = collect_rollouts(backend, tokenizer, problems, prompts, task.instruction(task_cfg),
+                              turns=2, samples=1, sampling=sampling, model_name="base")
+        answers = dict(zip(problems["problem_id"], problems["answer"]))
+        df["reward"] = [verifier(c, answers[p]).reward
+                        for c, p in zip(df["completion"], df["problem_id"])]
+        by_turn = df.pivot(index="problem_id", columns="turn", values="reward")
+        return {
+            "acc@t1": by_turn[1].mean(),
+            "acc@t2": by_turn[2].mean(),
+            "truncation": (df["finish_reason"] == "length").mean(),
+        }
+
+    return evaluate
+
+
+def read_curve(model_dir: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(Path(model_dir) / PRETRAIN_LOG)

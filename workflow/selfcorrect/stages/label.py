@@ -1,0 +1,40 @@
+"""`selfcorrect label`: rollouts + the task's verifier -> results/labels/{model}/{task}-{split}.parquet."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from selfcorrect.artifacts import ROLLOUT_KEYS, read_parquet, write_parquet
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.rewards.math import grade_many
+from selfcorrect.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+
+def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int) -> pd.DataFrame:
+    """Grade every completion against its problem's reference answer."""
+    references = dict(zip(problems["problem_id"], problems["answer"]))
+    unknown = set(rollouts["problem_id"]) - references.keys()
+    if unknown:
+        raise SelfCorrectError(f"rollouts name problem_id {sorted(unknown)[0]!r} not in the problems")
+    task = get_task(problems["task"].iloc[0])
+    pairs = [(c, references[p]) for c, p in zip(rollouts["completion"], rollouts["problem_id"])]
+    grades = grade_many(pairs, workers, verifier=task.reward)
+    labels = rollouts[ROLLOUT_KEYS + ["finish_reason", "completion_tokens"]].copy()
+    labels["reward"] = [g.reward for g in grades]
+    labels["verdict"] = [g.verdict for g in grades]
+    labels["extracted"] = [g.extracted for g in grades]
+    labels["error"] = [g.error for g in grades]
+    return labels
+
+
+def run(rollouts_path: str, problems_path: str, out: str, workers: int) -> None:
+    rollouts = read_parquet(rollouts_path, "rollouts")
+    problems = read_parquet(problems_path, "problems")
+    labels = label(rollouts, problems, workers)
+    write_parquet(labels, out, "labels")
+    counts = labels["verdict"].value_counts().to_dict()
+    log.info("%d completions labeled %s -> %s", len(labels), counts, out)

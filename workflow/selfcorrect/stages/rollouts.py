@@ -1,0 +1,42 @@
+"""`selfcorrect rollout`: a model on a task split -> results/rollouts/{model}/{task}-{split}.parquet.
+
+Training splits are sampled (K samples per problem, `rollout.train`), test splits decoded as
+the paper evaluates (greedy by default, `rollout.eval`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from selfcorrect.artifacts import read_parquet, write_parquet
+from selfcorrect.models.load import load_model
+from selfcorrect.rollout.backend import Sampling, get_backend
+from selfcorrect.rollout.multiturn import collect_rollouts
+from selfcorrect.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+
+def sampling_for(split: str, rollout_cfg: dict) -> tuple[Sampling, int]:
+    """The split's sampling settings and its number of parallel samples per problem."""
+    cfg = rollout_cfg["train" if split == "train" else "eval"]
+    return Sampling.from_config(cfg), int(cfg["samples"])
+
+
+def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
+        rollout_cfg: dict, out: str) -> None:
+    problems = read_parquet(problems_path, "problems")
+    task = get_task(problems["task"].iloc[0])
+    split = problems["split"].iloc[0]
+    model, tokenizer = load_model(model_dir)
+    backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
+    sampling, samples = sampling_for(split, rollout_cfg)
+    prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
+    rollouts = collect_rollouts(
+        backend, tokenizer, problems, prompts, task.instruction(task_cfg),
+        turns=rollout_cfg["turns"], samples=samples, sampling=sampling, model_name=model_name,
+    )
+    write_parquet(rollouts, out, "rollouts")
+    truncated = (rollouts["finish_reason"] == "length").mean()
+    log.info("%d rows (%d problems x %d samples x %d turns), truncated %.1f%% -> %s",
+             len(rollouts), len(problems), samples, rollout_cfg["turns"], 100 * truncated, out)
