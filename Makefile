@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # torch must be pinned before anything pulls it in: an unpinned torch downloads a CUDA build.
 TORCH ?= torch==2.13.0
 CORES ?= all
+# rules call `selfcorrect …`, installed in the venv
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run test lint dryrun report clean
 

@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/rollouts.smk"
+include: "rules/score.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

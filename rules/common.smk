@@ -45,14 +45,107 @@ def base_model_cfg(wildcards):
             "base_model": config["base_model"],
             "task": TRAIN_TASK,
             "task_cfg": task_cfg(TRAIN_TASK),
-            "rollout": config["rollout"],
+            "batch_size": config["rollout"]["batch_size"],
         }
     )
 
 
 def rollout_cfg(wildcards):
-    return as_json({"task_cfg": task_cfg(wildcards.task), "rollout": config["rollout"]})
+    """Engine settings plus the sampling of this split only (train: K samples; test: greedy)."""
+    r = config["rollout"]
+    sampling = r["train" if wildcards.split == "train" else "eval"]
+    engine = {"backend": r["backend"], "batch_size": r["batch_size"], "turns": r["turns"]}
+    return as_json({"task_cfg": task_cfg(wildcards.task), "rollout": engine, "sampling": sampling})
 
 
 def metrics_files(wildcards=None):
     return expand("results/eval/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS)
+
+
+# SCoRe runs: model name -> (loss, the model it starts from, steps, config overrides).
+# Ablations get the same total number of steps as SCoRe (Stage I + Stage II) when they start
+# from the base model, so they are compared at equal compute.
+_S = config["score"]
+SCORE_RUNS = {
+    "score_stage1": {"method": "score_stage1", "init": "base", "steps": _S["stage1_steps"]},
+    "score": {"method": "score_stage2", "init": "score_stage1", "steps": _S["stage2_steps"]},
+    "score_single_turn": {
+        "method": "single_turn", "init": "base", "steps": _S["stage1_steps"] + _S["stage2_steps"],
+    },
+    "score_no_stage1": {
+        "method": "score_stage2", "init": "base", "steps": _S["stage1_steps"] + _S["stage2_steps"],
+    },
+    "score_no_shaping": {
+        "method": "score_stage2", "init": "score_stage1", "steps": _S["stage2_steps"],
+        "alpha": 0.0,
+    },
+}
+ABLATIONS = [m.removeprefix("score_") for m in SCORE_RUNS if m not in ("score", "score_stage1")]
+
+
+wildcard_constraints:
+    ablation="|".join(ABLATIONS),
+
+
+def run_config(model):
+    run = SCORE_RUNS[model]
+    overrides = {k: v for k, v in run.items() if k not in ("method", "init", "steps")}
+    cfg = {k: v for k, v in _S.items() if k not in ("stage1_steps", "stage2_steps")}
+    return {**cfg, "steps": run["steps"], **overrides}
+
+
+def score_cfg(model):
+    return lambda wildcards: as_json(
+        {"task_cfg": task_cfg(TRAIN_TASK), "score": run_config(model)}
+    )
+
+
+def score_inputs(model):
+    def inputs(wildcards):
+        files = {
+            "init": f"results/models/{SCORE_RUNS[model]['init']}",
+            "ref": "results/models/base",
+            "problems": f"results/data/{TRAIN_TASK}/train.parquet",
+        }
+        if SCORE_RUNS[model]["method"] == "score_stage2":
+            files["offline_rollouts"] = f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
+            files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
+        return files
+
+    return inputs
+
+
+def ablation_inputs(wildcards):
+    return score_inputs(f"score_{wildcards.ablation}")(wildcards)
+
+
+def ablation_cfg(wildcards):
+    return score_cfg(f"score_{wildcards.ablation}")(wildcards)
+
+
+def ablation_method(wildcards):
+    return SCORE_RUNS[f"score_{wildcards.ablation}"]["method"]
+
+
+def ablation_offline_args(wildcards):
+    files = ablation_inputs(wildcards)
+    if "offline_rollouts" not in files:
+        return ""
+    return (
+        f"--offline-rollouts {files['offline_rollouts']}"
+        f" --offline-labels {files['offline_labels']}"
+    )
+
+
+TINY_BASE = config["base_model"]["source"] == "tiny"
+# a real base model has no pre-training curve: the figure then says so
+PRETRAIN_PLOT = "results/report/pretraining.png"
+
+
+def train_log_args():
+    logs = [f"{m}=results/models/{m}/train_log.parquet" for m in MODELS if m in SCORE_RUNS]
+    return ("--train-logs " + " ".join(logs)) if logs else ""
+
+
+def pretrain_log_arg():
+    return "--pretrain-log results/models/base/pretrain_log.parquet" if TINY_BASE else ""

@@ -7,7 +7,7 @@ rule base_model:
         "logs/base_model.log",
     benchmark:
         "logs/benchmarks/base_model.tsv"
-    threads: workflow.cores
+    threads: 8  # capped at --cores locally; a profile can override per rule
     resources:
         gpu=0,
     conda:

@@ -1,8 +1,9 @@
 rule build_report:
     input:
-        metrics_files(),
+        metrics=metrics_files(),
+        models=[f"results/models/{m}" for m in MODELS],
         # the training-split rollouts and labels are part of the base-model DAG
-        expand("results/labels/base/{task}-train.parquet", task=TRAIN_TASK),
+        train_labels=expand("results/labels/base/{task}-train.parquet", task=TRAIN_TASK),
     output:
         summary=report(
             "results/report/summary.md",
@@ -24,14 +25,28 @@ rule build_report:
             caption="../workflow/report/transitions.rst",
             category="Plots",
         ),
+        training=report(
+            "results/report/training_curves.png",
+            caption="../workflow/report/training_curves.rst",
+            category="Training",
+        ),
+        pretraining=report(
+            PRETRAIN_PLOT,
+            caption="../workflow/report/pretraining.rst",
+            category="Training",
+        ),
     params:
         metrics=metrics_files(),
+        models=MODELS,
+        train_logs=train_log_args(),
+        pretrain_log=pretrain_log_arg(),
     log:
         "logs/report.log",
     conda:
         "../envs/selfcorrect.yaml"
     shell:
-        "selfcorrect report --metrics {params.metrics} --out-dir results/report > {log} 2>&1"
+        "selfcorrect report --metrics {params.metrics} --models {params.models}"
+        " {params.train_logs} {params.pretrain_log} --out-dir results/report > {log} 2>&1"
 
 
 rule report:

@@ -10,7 +10,7 @@ rule rollout:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
         "logs/benchmarks/rollout/{model}/{task}-{split}.tsv"
-    threads: workflow.cores
+    threads: 8  # capped at --cores locally; a profile can override per rule
     resources:
         gpu=1,
     conda:
@@ -28,7 +28,7 @@ rule label:
         "results/labels/{model}/{task}-{split}.parquet",
     log:
         "logs/label/{model}/{task}-{split}.log",
-    threads: workflow.cores
+    threads: 8  # capped at --cores locally; a profile can override per rule
     conda:
         "../envs/selfcorrect.yaml"
     shell:

@@ -9,7 +9,8 @@ import pytest
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import Grade, get_verifier
 from selfcorrect.rewards import math as rmath
-from selfcorrect.rewards.math import extract_answer, grade_many, grade_math
+from selfcorrect.rewards.math import extract_answer, grade_math
+from selfcorrect.rewards.pool import grade_many
 
 # ---- extraction -------------------------------------------------------------------------------
 

@@ -41,14 +41,26 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("base-model", help="build/pre-train or resolve the base model")
     s.add_argument("--cfg", type=_json, required=True,
-                   help='JSON {"base_model": …, "task": name, "task_cfg": …, "rollout": …}')
+                   help='JSON {"base_model": …, "task": name, "task_cfg": …, "batch_size": n}')
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("rollout", help="multi-turn rollouts of a model on a task split")
     s.add_argument("--model", required=True, help="model directory")
     s.add_argument("--name", required=True, help="model name recorded in the rows")
     s.add_argument("--problems", required=True)
-    s.add_argument("--cfg", type=_json, required=True, help='JSON {"task_cfg": …, "rollout": …}')
+    s.add_argument("--cfg", type=_json, required=True, help='JSON {"task_cfg": …, "rollout": engine settings, "sampling": …}')
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("score", help="a SCoRe training stage or ablation (on-policy RL)")
+    s.add_argument("--method", required=True,
+                   help="score_stage1 | score_stage2 | single_turn (a loss in train/losses.py)")
+    s.add_argument("--init", required=True, help="model directory the policy starts from")
+    s.add_argument("--ref", required=True, help="the frozen reference (the base model)")
+    s.add_argument("--problems", required=True, help="training problems parquet")
+    s.add_argument("--offline-rollouts", help="base rollouts: Stage II's extra starting states")
+    s.add_argument("--offline-labels", help="labels of --offline-rollouts")
+    s.add_argument("--cfg", type=_json, required=True, help='JSON {"task_cfg": …, "score": …}')
+    s.add_argument("--checkpoints", required=True, help="checkpoint directory (for resume)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("label", help="grade rollouts with the task's verifier")
@@ -65,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("report", help="summary tables and plots from every metrics file")
     s.add_argument("--metrics", nargs="+", required=True)
+    s.add_argument("--models", nargs="*", default=None, help="row order of the models")
+    s.add_argument("--train-logs", nargs="*", default=[], metavar="MODEL=PATH",
+                   help="RL training telemetry to plot")
+    s.add_argument("--pretrain-log", help="the tiny base model's pre-training curve")
     s.add_argument("--out-dir", required=True)
     return p
 
@@ -78,12 +94,19 @@ def _dispatch(args) -> None:
         from selfcorrect.stages import base_model
 
         c = args.cfg
-        base_model.run(c["base_model"], c["task"], c["task_cfg"], c["rollout"], args.out)
+        base_model.run(c["base_model"], c["task"], c["task_cfg"], c["batch_size"], args.out)
     elif args.stage == "rollout":
         from selfcorrect.stages import rollouts
 
-        rollouts.run(args.model, args.name, args.problems, args.cfg["task_cfg"],
-                     args.cfg["rollout"], args.out)
+        c = args.cfg
+        rollouts.run(args.model, args.name, args.problems, c["task_cfg"], c["rollout"],
+                     c["sampling"], args.out)
+    elif args.stage == "score":
+        from selfcorrect.stages import score
+
+        score.run(args.method, args.init, args.ref, args.problems, args.cfg["task_cfg"],
+                  args.cfg["score"], args.checkpoints, args.out, args.offline_rollouts,
+                  args.offline_labels)
     elif args.stage == "label":
         from selfcorrect.stages import label
 
@@ -94,8 +117,11 @@ def _dispatch(args) -> None:
         evaluate.run(args.labels, args.name, args.benchmark, args.out_table, args.out_metrics)
     elif args.stage == "report":
         from selfcorrect.report.build import build_report
+        from selfcorrect.report.training import write_training_plots
 
-        build_report(args.metrics, args.out_dir)
+        build_report(args.metrics, args.out_dir, args.models)
+        logs = dict(item.split("=", 1) for item in args.train_logs)
+        write_training_plots(logs, args.pretrain_log, args.out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

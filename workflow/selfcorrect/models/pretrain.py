@@ -99,7 +99,8 @@ def pretrain(
         if evaluate is not None and ((step + 1) % cfg["eval_every"] == 0 or last):
             record.update(evaluate())
             model.train()
-            log.info("step %d: %s", step + 1, {k: round(v, 4) for k, v in record.items()})
+            log.info("step %d: %s", step + 1,
+                     ", ".join(f"{k} {float(v):.4g}" for k, v in record.items() if k != "step"))
         bar.set_postfix(loss=f"{record['loss']:.3f}")
         records.append(record)
     return pd.DataFrame(records)

@@ -13,11 +13,9 @@ writes, atomically, into `out_dir`:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,18 +330,3 @@ def build_report(metrics_files: list[str | Path], out_dir: str | Path,
     _save(accuracy_figure(table, models, benchmarks), paths["accuracy_per_turn.png"])
     _save(transitions_figure(table, models, benchmarks), paths["transitions.png"])
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m selfcorrect.report --out-dir DIR [--models A B …] FILE …`; the exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("metrics_files", nargs="+", type=Path)
-    parser.add_argument("--out-dir", required=True, type=Path)
-    parser.add_argument("--models", nargs="*", default=None, help="row order of models")
-    args = parser.parse_args(argv)
-    try:
-        build_report(args.metrics_files, args.out_dir, args.models)
-    except SelfCorrectError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0

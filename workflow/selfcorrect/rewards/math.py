@@ -13,22 +13,20 @@ x^2+1 == 1+x^2, \\dfrac == \\frac, "5 \\text{ cm}" == 5, 10^\\circ == 10, x=3 ==
 
 math-verify times out with signal.alarm, which only works in a process's main thread: there we keep
 its timeouts; in other threads we turn them off (it would raise otherwise), so bulk grading goes
-through `grade_many`, whose worker processes grade in their main thread, timeouts on.
+through `selfcorrect.rewards.pool.grade_many`, whose worker processes grade in their main
+thread, timeouts on.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import re
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from itertools import repeat
 
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
 
-from selfcorrect.rewards import Grade, get_verifier
+from selfcorrect.rewards import Grade
 
 TIMEOUT_SECONDS = 5  # per parse and per comparison; math-verify's alarm takes whole seconds
 
@@ -171,30 +169,3 @@ def _wrap_pred(answer: str) -> str:
 def _one_line(e: BaseException) -> str:
     message = " ".join(str(e).split())
     return f"{type(e).__name__}: {message}"[:300] if message else type(e).__name__
-
-
-# ---- bulk grading -----------------------------------------------------------------------------
-
-
-def grade_many(pairs: list[tuple[str, str]], workers: int, verifier: str = "math") -> list[Grade]:
-    """Grade (completion, reference) pairs in order, in `workers` processes (<= 1: inline)."""
-    pairs = list(pairs)
-    get_verifier(verifier)  # unknown names fail here, not inside a worker
-    if workers <= 1 or len(pairs) <= 1:
-        return _grade_chunk(verifier, pairs)
-    size = -(-len(pairs) // (workers * 4))  # ~4 chunks per worker balances uneven grading times
-    chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=_mp_context()) as pool:
-        graded = pool.map(_grade_chunk, repeat(verifier), chunks)
-        return [grade for chunk in graded for grade in chunk]
-
-
-def _grade_chunk(verifier: str, chunk: list[tuple[str, str]]) -> list[Grade]:
-    grade = get_verifier(verifier)
-    return [grade(completion, reference) for completion, reference in chunk]
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # Forking a parent that runs threads (torch, vllm, tqdm) can deadlock a child on a held lock.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")

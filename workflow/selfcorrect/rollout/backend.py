@@ -29,6 +29,10 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" (end-of-turn token) or "length" (cut at max_new_tokens)
+    # the sampled token ids (incl. the end-of-turn token): training scores exactly these,
+    # never a re-tokenisation of `text`, which a BPE tokenizer may split differently
+    token_ids: tuple[int, ...] = ()
+    prompt_ids: tuple[int, ...] = ()
 
 
 class RolloutBackend(Protocol):

@@ -57,9 +57,9 @@ class HFBackend:
             eos_token_id=tok.eos_token_id,
             pad_token_id=pad,
         )[:, width:]
-        return [self._finish(row.tolist(), len(ids)) for row, ids in zip(generated, batch)]
+        return [self._finish(row.tolist(), ids) for row, ids in zip(generated, batch)]
 
-    def _finish(self, tokens: list[int], prompt_len: int) -> Generation:
+    def _finish(self, tokens: list[int], prompt: list[int]) -> Generation:
         eos = self.tokenizer.eos_token_id
         if eos in tokens:
             tokens = tokens[: tokens.index(eos) + 1]  # the end-of-turn token counts as generated
@@ -67,4 +67,4 @@ class HFBackend:
         else:
             text_tokens, reason = tokens, "length"
         text = self.tokenizer.decode(text_tokens, skip_special_tokens=True)
-        return Generation(text, prompt_len, len(tokens), reason)
+        return Generation(text, len(prompt), len(tokens), reason, tuple(tokens), tuple(prompt))

@@ -44,7 +44,7 @@ def collect_rollouts(
         gens = backend.generate(contexts, replace(sampling, seed=sampling.seed + turn))
         elapsed = time.perf_counter() - start
         new_tokens = sum(g.completion_tokens for g in gens)
-        log.info("turn %d: %d completions, %.0f new tokens/s", turn, len(gens),
+        log.debug("turn %d: %d completions, %.0f new tokens/s", turn, len(gens),
                  new_tokens / max(elapsed, 1e-9))
         for j, ((i, s), ctx, gen) in enumerate(zip(pairs, contexts, gens)):
             history[j].append(gen.text)

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import torch
 from transformers import GenerationConfig
 
 from selfcorrect.artifacts import atomic_path
@@ -28,15 +29,15 @@ log = logging.getLogger(__name__)
 PRETRAIN_LOG = "pretrain_log.parquet"
 
 
-def run(base_cfg: dict, task_name: str, task_cfg: dict, rollout_cfg: dict, out: str) -> None:
+def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: str) -> None:
     with atomic_path(out) as tmp:
         if base_cfg["source"] == "tiny":
-            build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, Path(tmp))
+            build_tiny(base_cfg, task_name, task_cfg, batch_size, Path(tmp))
         else:
             write_pointer(base_cfg["source"], Path(tmp))
 
 
-def build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, out: Path) -> None:
+def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path) -> None:
     task = get_task(task_name)
     if not hasattr(task, "sft_transcripts"):
         raise SelfCorrectError(
@@ -44,10 +45,11 @@ def build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, out: Path) -> None:
             f"task {task_name!r} has none (use a real model: a hub id or a local path)"
         )
     tokenizer = build_tokenizer()
+    torch.manual_seed(base_cfg["pretrain"]["seed"])  # the initialisation is part of the seed
     model = build_model(tokenizer, base_cfg["tiny"])
     n_params = sum(p.numel() for p in model.parameters())
     log.info("tiny Llama: %d parameters", n_params)
-    evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg)
+    evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size)
     curve = pretrain(model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"],
                      evaluate)
     model.generation_config = GenerationConfig(
@@ -62,7 +64,7 @@ def build_tiny(base_cfg, task_name, task_cfg, rollout_cfg, out: Path) -> None:
     log.info("held-out acc@t1 over the last evaluations: %s", tail["acc@t1"].round(3).tolist())
 
 
-def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg):
+def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
     """Greedy two-attempt accuracy on held-out problems, for the pre-training curve.
 
     The problems come from the held-out pool with their own seed: this curve is for watching
@@ -73,8 +75,8 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg):
     problems = task.problems("test", monitor_cfg)
     prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
     verifier = get_verifier(task.reward)
-    backend = HFBackend(model, tokenizer, batch_size=rollout_cfg["batch_size"], progress=False)
-    sampling = Sampling(max_new_tokens=rollout_cfg["eval"]["max_new_tokens"])
+    backend = HFBackend(model, tokenizer, batch_size=batch_size, progress=False)
+    sampling = Sampling(max_new_tokens=pre["eval_max_new_tokens"])
 
     def evaluate() -> dict:
         df = collect_rollouts(backend, tokenizer, problems, prompts, task.instruction(task_cfg),
@@ -84,9 +86,9 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, rollout_cfg):
                         for c, p in zip(df["completion"], df["problem_id"])]
         by_turn = df.pivot(index="problem_id", columns="turn", values="reward")
         return {
-            "acc@t1": by_turn[1].mean(),
-            "acc@t2": by_turn[2].mean(),
-            "truncation": (df["finish_reason"] == "length").mean(),
+            "acc@t1": float(by_turn[1].mean()),
+            "acc@t2": float(by_turn[2].mean()),
+            "truncation": float((df["finish_reason"] == "length").mean()),
         }
 
     return evaluate

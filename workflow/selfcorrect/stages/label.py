@@ -8,7 +8,7 @@ import pandas as pd
 
 from selfcorrect.artifacts import ROLLOUT_KEYS, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.rewards.math import grade_many
+from selfcorrect.rewards.pool import grade_many
 from selfcorrect.tasks import get_task
 
 log = logging.getLogger(__name__)

@@ -17,20 +17,14 @@ from selfcorrect.tasks import get_task
 log = logging.getLogger(__name__)
 
 
-def sampling_for(split: str, rollout_cfg: dict) -> tuple[Sampling, int]:
-    """The split's sampling settings and its number of parallel samples per problem."""
-    cfg = rollout_cfg["train" if split == "train" else "eval"]
-    return Sampling.from_config(cfg), int(cfg["samples"])
-
-
 def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
-        rollout_cfg: dict, out: str) -> None:
+        rollout_cfg: dict, sampling_cfg: dict, out: str) -> None:
+    """`sampling_cfg` is `rollout.train` for training splits, `rollout.eval` for test splits."""
     problems = read_parquet(problems_path, "problems")
     task = get_task(problems["task"].iloc[0])
-    split = problems["split"].iloc[0]
     model, tokenizer = load_model(model_dir)
     backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
-    sampling, samples = sampling_for(split, rollout_cfg)
+    sampling, samples = Sampling.from_config(sampling_cfg), int(sampling_cfg["samples"])
     prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
     rollouts = collect_rollouts(
         backend, tokenizer, problems, prompts, task.instruction(task_cfg),

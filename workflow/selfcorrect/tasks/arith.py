@@ -92,8 +92,27 @@ def slip(rng: random.Random, value: int) -> int:
             return wrong
 
 
-def noisy_guess(rng: random.Random, problem: Problem, accuracy: float) -> int:
-    return problem.answer if rng.random() < accuracy else slip(rng, problem.answer)
+def dropped_carry(problem: Problem) -> int:
+    """The classic mental-arithmetic error: the carry out of the units column is forgotten."""
+    units = problem.a % 10 + problem.b % 10 + problem.c % 10
+    return problem.answer - 10 * (units // 10)
+
+
+def noisy_guess(rng: random.Random, problem: Problem, sft: dict) -> int:
+    """The pre-training guesser: right or one random slip on two-term problems; on three-term
+    problems it usually forgets the units carry.
+
+    Random slips are not enough to cap a model: greedy decoding picks the likeliest digit one
+    at a time, and a symmetric ±1 slip never outvotes the right digit. A systematic error does,
+    so first-attempt accuracy plateaus (near easy share + hard share × P(no units carry) for a
+    perfect imitator, whatever the seed or the number of steps), while sampling still finds
+    the right answer now and then — something RL on the first attempt can reinforce.
+    """
+    if problem.c == 0:
+        right = rng.random() < sft["guess_accuracy_easy"]
+        return problem.answer if right else slip(rng, problem.answer)
+    right = rng.random() < sft["guess_accuracy_hard"]
+    return problem.answer if right else dropped_carry(problem)
 
 
 def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict]:
@@ -101,7 +120,8 @@ def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict
 
     - check-only transcripts (`work 32+29+48` -> `32+29=61;61+48=109`) teach the check as its
       own computation; without them a tiny model copies the guess into the check;
-    - otherwise attempt 1 is a noisy guess with a correct check; with probability `two_turn`
+    - otherwise attempt 1 is a noisy guess (see noisy_guess) with a correct check; with
+      probability `two_turn`
       an attempt 2 follows that re-solves the problem while ignoring attempt 1's check: the same
       attempt again (`copy`) or a fresh noisy guess. Nothing teaches reading the check.
     """
@@ -115,11 +135,11 @@ def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict
             {"role": "user", "content": WORK_PREFIX + p.question},
             {"role": "assistant", "content": p.check},
         ]
-    first = attempt(p, noisy_guess(rng, p, sft["guess_accuracy"]))
+    first = attempt(p, noisy_guess(rng, p, sft))
     messages = [{"role": "user", "content": p.question}, {"role": "assistant", "content": first}]
     if rng.random() < sft["two_turn"]:
         second = first if rng.random() < sft["copy"] else attempt(
-            p, noisy_guess(rng, p, sft["guess_accuracy"])
+            p, noisy_guess(rng, p, sft)
         )
         messages += [
             {"role": "user", "content": instruction},

@@ -1,0 +1,82 @@
+# SCoRe: Stage I from the base model, Stage II from Stage I; the reference is always the base.
+# Ablations (METHODS.md) are their own models: single-turn RL, Stage II without Stage I,
+# Stage II without reward shaping (alpha = 0).
+
+
+rule score_stage1:
+    input:
+        unpack(score_inputs("score_stage1")),
+    output:
+        directory("results/models/score_stage1"),
+    params:
+        cfg=score_cfg("score_stage1"),
+        method=SCORE_RUNS["score_stage1"]["method"],
+        checkpoints="results/checkpoints/score_stage1",
+    log:
+        "logs/score/score_stage1.log",
+    benchmark:
+        "logs/benchmarks/score/score_stage1.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        " --ref {input.ref} --problems {input.problems} --cfg {params.cfg:q}"
+        " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
+
+
+rule score_stage2:
+    input:
+        unpack(score_inputs("score")),
+    output:
+        directory("results/models/score"),
+    params:
+        cfg=score_cfg("score"),
+        method=SCORE_RUNS["score"]["method"],
+        checkpoints="results/checkpoints/score",
+    log:
+        "logs/score/score.log",
+    benchmark:
+        "logs/benchmarks/score/score.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        " --ref {input.ref} --problems {input.problems} --offline-rollouts {input.offline_rollouts}"
+        " --offline-labels {input.offline_labels} --cfg {params.cfg:q}"
+        " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
+
+
+rule score_ablation:
+    input:
+        unpack(ablation_inputs),
+    output:
+        directory("results/models/score_{ablation}"),
+    params:
+        cfg=ablation_cfg,
+        method=ablation_method,
+        offline=ablation_offline_args,
+        checkpoints="results/checkpoints/score_{ablation}",
+    log:
+        "logs/score/score_{ablation}.log",
+    benchmark:
+        "logs/benchmarks/score/score_{ablation}.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        " --ref {input.ref} --problems {input.problems} {params.offline} --cfg {params.cfg:q}"
+        " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
+
+
+rule score:
+    input:
+        [f"results/models/{m}" for m in SCORE_RUNS],

@@ -1,0 +1,28 @@
+"""The embedded default's base model actually learns the task (the metric moves), not just runs."""
+
+import pytest
+import torch
+
+from selfcorrect.config import validate_config
+from selfcorrect.models.pretrain import pretrain
+from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.stages.base_model import held_out_monitor
+from selfcorrect.tasks import get_task
+
+
+@pytest.mark.slow
+def test_pretraining_crosses_the_phase_transition():
+    torch.set_num_threads(2)
+    cfg = validate_config({})
+    base = cfg["base_model"]
+    base["pretrain"].update(steps=900, eval_every=300, eval_problems=128, eval_max_new_tokens=32)
+    task, task_cfg = get_task("arith"), cfg["tasks"]["arith"]
+    tok = build_tokenizer()
+    torch.manual_seed(0)
+    model = build_model(tok, base["tiny"])
+    monitor = held_out_monitor(model, tok, task, task_cfg, base, batch_size=128)
+    curve = pretrain(model, tok, task.sft_transcripts(task_cfg), base["pretrain"], monitor)
+    acc = curve.dropna(subset=["acc@t1"])["acc@t1"].tolist()
+    assert acc[0] < 0.15  # step 300: before the transition
+    assert acc[-1] >= 0.3  # step 900: past it, on held-out problems, greedy
+    assert curve["truncation"].dropna().iloc[-1] < 0.05

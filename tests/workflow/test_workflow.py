@@ -1,0 +1,108 @@
+"""The DAG as users run it: lint, dry-run, a full tiny run, rerunning one stage."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+# rules call `selfcorrect …`: the environment's bin directory must be on PATH, as when activated
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+COPY = ["Snakefile", "rules", "config", "envs", "workflow/schemas", "workflow/report"]
+
+
+def snakemake(cwd, *args, check=True):
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Job counts from the 'Job stats' table of a dry run."""
+    lines = proc.stdout.splitlines()
+    if "Nothing to be done" in proc.stdout + proc.stderr:
+        return {}
+    start = lines.index("Job stats:") + 3
+    jobs = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def copy_workflow(root: Path, d: Path) -> Path:
+    """A copy of the workflow (the package itself is installed) to run in isolation."""
+    for name in COPY:
+        src, dst = root / name, d / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    return d
+
+
+@pytest.fixture(scope="module")
+def workdir(root, tmp_path_factory):
+    return copy_workflow(root, tmp_path_factory.mktemp("wf"))
+
+
+@pytest.fixture
+def fresh(root, tmp_path):
+    return copy_workflow(root, tmp_path / "wf")
+
+
+def test_lint_is_clean(root):
+    proc = snakemake(root, "--lint")
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_dry_run_lists_the_dag(fresh):
+    proc = snakemake(fresh, "-n")
+    assert planned_jobs(proc) == {
+        "base_model": 1, "prepare_task": 2, "rollout": 2, "label": 2,
+        "evaluate_model": 1, "build_report": 1, "all": 1,
+    }
+
+
+def test_invalid_config_is_one_line_and_fails(fresh):
+    (fresh / "bad.yaml").write_text("rollout: {turns: 0}\n")
+    proc = snakemake(fresh, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "error: config: rollout.turns: 0 is less than the minimum of 1" in proc.stderr
+
+
+@pytest.mark.slow
+def test_full_tiny_run_then_rerun_one_stage(workdir):
+    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
+    summary = (workdir / "results/report/summary.md").read_text()
+    assert "| base |" in summary
+    for log in ["base_model.log", "report.log", "label/base/arith-train.log"]:
+        assert (workdir / "logs" / log).exists()
+    assert (workdir / "logs/benchmarks/base_model.tsv").exists()
+
+    # everything is up to date; a target names a stage and reruns only it
+    assert planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml")) == {}
+    shutil.rmtree(workdir / "results/eval")
+    proc = snakemake(workdir, "-n", "evaluate", "--configfile", "config/test.yaml")
+    assert planned_jobs(proc) == {"evaluate_model": 1, "evaluate": 1}
+
+    # a changed evaluation setting reruns test-split rollouts and what follows, not the base
+    override = workdir / "override.yaml"
+    override.write_text("rollout: {eval: {max_new_tokens: 20}}\n")
+    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", str(override))
+    jobs = planned_jobs(proc)
+    assert "base_model" not in jobs and "prepare_task" not in jobs
+    assert jobs["rollout"] == 1  # the test split only: training rollouts keep their sampling
+
+    snakemake(workdir, "--cores", "2", "evaluate", "--configfile", "config/test.yaml")
+    snakemake(workdir, "--configfile", "config/test.yaml",
+              "--report", "results/report/report.html")
+    html = (workdir / "results/report/report.html").read_text(errors="replace")
+    assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()

@@ -1,0 +1,85 @@
+"""Training curves: the base model's pre-training and every RL run's per-step telemetry.
+
+Collapse must be visible: the edit rate between attempts falling to zero while reward still
+rises is the paper's "never edit" failure mode, so it gets its own panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.report.build import _colors, _panels, _save
+
+PANELS = [
+    ("reward per attempt", [("reward_t1", "--"), ("reward_t2", "-")]),
+    ("KL to the base (nats per attempt)", [("kl_t1", "--"), ("kl_t2", "-")]),
+    ("edit rate (attempt 2 ≠ attempt 1)", [("edit_rate", "-")]),
+    ("Δi→c (—) and Δc→i (--) on the batch", [("delta_i2c", "-"), ("delta_c2i", "--")]),
+    ("truncation", [("truncation_t1", "--"), ("truncation_t2", "-")]),
+    ("tokens/s", [("tokens_per_s", "-")]),
+]
+
+
+def read_logs(train_logs: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
+    logs = {}
+    for model, path in train_logs.items():
+        try:
+            logs[model] = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise SelfCorrectError(f"{path}: cannot read training log ({exc})") from None
+    return logs
+
+
+def smooth(series: pd.Series) -> pd.Series:
+    return series.rolling(5, min_periods=1).mean()
+
+
+def training_figure(logs: dict[str, pd.DataFrame]) -> Figure:
+    fig, axes = _panels(len(PANELS))
+    colors = _colors(list(logs))
+    for ax, (title, columns) in zip(axes, PANELS):
+        for model, log in logs.items():
+            for column, style in columns:
+                if column in log:
+                    ax.plot(log["step"], smooth(log[column]), style, color=colors[model],
+                            label=model if style == "-" or len(columns) == 1 else None)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    if not logs:
+        axes[0].text(0.5, 0.5, "no RL-trained model in this run", ha="center",
+                     transform=axes[0].transAxes)
+    else:
+        axes[0].legend(fontsize=8)
+    fig.suptitle("RL training (5-step moving average; dashed: attempt 1, solid: attempt 2)")
+    return fig
+
+
+def pretraining_figure(curve: pd.DataFrame | None) -> Figure:
+    fig, (loss_ax, acc_ax) = _panels(2)
+    if curve is None:
+        loss_ax.text(0.5, 0.5, "the base model was not pre-trained by this pipeline",
+                     ha="center", transform=loss_ax.transAxes)
+        return fig
+    loss_ax.plot(curve["step"], curve["loss"], color="tab:gray")
+    loss_ax.set(title="pre-training loss (assistant tokens)", xlabel="step", yscale="log")
+    evals = curve.dropna(subset=["acc@t1"])
+    acc_ax.plot(evals["step"], 100 * evals["acc@t1"], "o-", label="Acc@t1")
+    acc_ax.plot(evals["step"], 100 * evals["acc@t2"], "s--", label="Acc@t2")
+    acc_ax.set(title="held-out greedy accuracy", xlabel="step", ylabel="%")
+    acc_ax.legend()
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def write_training_plots(train_logs: dict[str, str | Path], pretrain_log: str | Path | None,
+                         out_dir: str | Path) -> None:
+    out = Path(out_dir)
+    _save(training_figure(read_logs(train_logs)), out / "training_curves.png")
+    curve = read_logs({"base": pretrain_log})["base"] if pretrain_log else None
+    _save(pretraining_figure(curve), out / "pretraining.png")

@@ -1,0 +1,55 @@
+"""`selfcorrect score`: one SCoRe training stage (or ablation) -> results/models/{model}/.
+
+The policy starts from `--init` (the base model, or Stage I's result for Stage II), the frozen
+reference is always the base model. Checkpoints live outside the output directory
+(`--checkpoints`), so a killed job rerun by Snakemake resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from selfcorrect.artifacts import atomic_path, read_parquet
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.models.load import load_model
+from selfcorrect.tasks import get_task
+from selfcorrect.train.losses import LOSSES
+from selfcorrect.train.score import ScoreRecipe
+
+log = logging.getLogger(__name__)
+TRAIN_LOG = "train_log.parquet"
+
+
+def offline_starts(rollouts_path: str | None, labels_path: str | None) -> pd.DataFrame | None:
+    """Base-model first attempts with their rewards (problem_id, sample, completion, reward)."""
+    if not rollouts_path:
+        return None
+    rollouts = read_parquet(rollouts_path, "rollouts")
+    labels = read_parquet(labels_path, "labels")
+    keys = ["problem_id", "sample", "turn"]
+    first = rollouts[rollouts["turn"] == 1][keys + ["completion"]]
+    return first.merge(labels[keys + ["reward"]], on=keys, validate="one_to_one")
+
+
+def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: dict, cfg: dict,
+        checkpoints: str, out: str, offline_rollouts: str | None = None,
+        offline_labels: str | None = None) -> None:
+    if method not in LOSSES:
+        raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
+    problems = read_parquet(problems_path, "problems")
+    task = get_task(problems["task"].iloc[0])
+    policy, tokenizer = load_model(init_dir)
+    reference, _ = load_model(ref_dir)
+    recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
+                         Path(checkpoints), offline_starts(offline_rollouts, offline_labels))
+    telemetry = recipe.train()
+    with atomic_path(out) as tmp:
+        policy.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        telemetry.to_parquet(Path(tmp) / TRAIN_LOG, index=False)
+    last = telemetry.iloc[-1].to_dict()
+    log.info("%s done: %s", method, {k: round(v, 3) for k, v in last.items()
+                                     if isinstance(v, float)})

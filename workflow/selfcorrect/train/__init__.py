@@ -1,0 +1,1 @@
+"""Training: the SCoRe losses (pure tensor functions) and the loop that applies them."""

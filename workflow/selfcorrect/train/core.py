@@ -1,0 +1,126 @@
+"""The training core every method shares: log-probs of sampled tokens, the optimizer and its
+schedule, and checkpoints that hold everything a resumed run needs.
+
+Recipes (train/score.py, …) stay flat and readable and call these pieces; the mathematics
+lives in train/losses.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selfcorrect.artifacts import atomic_path
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+
+
+def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """log π(x_t | x_<t) of every given token, [B, L] (position 0 gets 0).
+
+    Only the sampled tokens' log-probs are kept: logit of the token minus the log-sum-exp of
+    its row, never a full [B, L, vocab] log-softmax.
+    """
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+    targets = input_ids[:, 1:]
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
+    logp = picked - torch.logsumexp(logits.float(), dim=-1)
+    return torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)
+
+
+def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int):
+    """Right-padded prompt+completion ids, attention mask, and the completion-token mask."""
+    width = max(2, max(len(p) + len(c) for p, c in zip(prompts, completions)))
+    n = len(prompts)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    completion = torch.zeros((n, width), dtype=torch.bool)
+    for row, (p, c) in enumerate(zip(prompts, completions)):
+        ids = list(p) + list(c)
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention[row, : len(ids)] = 1
+        completion[row, len(p) : len(ids)] = True
+    return input_ids, attention, completion
+
+
+def build_optimizer(model, cfg: dict):
+    """AdamW with linear warm-up to a constant rate (the paper: Adam, constant lr)."""
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg["lr"],
+        betas=(0.9, 0.99),
+        weight_decay=cfg["weight_decay"],
+    )
+    warmup = max(1, cfg["warmup_steps"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    return opt, sched
+
+
+def freeze(model):
+    """The frozen reference: eval mode, no grad (its forward runs under no_grad too)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs besides weights and optimizer: the step (which fixes the data
+    position and every sampling seed), the best checkpoint so far, and the telemetry."""
+
+    step: int = 0
+    best_reward: float = float("-inf")
+    best_step: int = -1
+    telemetry: list[dict] = field(default_factory=list)
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState, cfg_hash: str):
+    with atomic_path(path / CHECKPOINT) as tmp:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": asdict(state),
+                "config_hash": cfg_hash,
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "python": random.getstate(),
+                    "numpy": np.random.get_state(),
+                },
+            },
+            tmp,
+        )
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, cfg_hash: str) -> TrainState | None:
+    """Restore a run from `path` if a checkpoint of the same configuration is there."""
+    file = path / CHECKPOINT
+    if not file.exists():
+        return None
+    ckpt = torch.load(file, weights_only=False)
+    if ckpt["config_hash"] != cfg_hash:
+        log.warning("%s: checkpoint of another configuration, starting from scratch", file)
+        return None
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    random.setstate(ckpt["rng"]["python"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    state = TrainState(**ckpt["state"])
+    log.info("resumed from %s at step %d", file, state.step)
+    return state

@@ -1,0 +1,246 @@
+"""SCoRe recipe: on-policy two-attempt REINFORCE, Stage I or Stage II (Kumar et al., 2024).
+
+One flat loop, top to bottom. Each step:
+  1. take the next P training problems (the step fixes the data position and every seed);
+  2. sample K first attempts from the current policy, then K second attempts that read them
+     (Stage II may add base-model first attempts from the base rollouts as extra starts);
+  3. label both attempts with the task's verifier;
+  4. score the sampled tokens under the policy and the frozen reference, and take a gradient
+     step on the method's loss (train/losses.py), accumulated over problem-aligned micro-batches;
+  5. log telemetry, checkpoint, and keep the weights with the best training reward.
+
+Methods (`method`): score_stage1, score_stage2, single_turn — the losses registered in
+train/losses.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from selfcorrect.conversation import messages_for_turn, render
+from selfcorrect.rewards import get_verifier
+from selfcorrect.rollout.backend import Generation, Sampling
+from selfcorrect.rollout.hf import HFBackend
+from selfcorrect.train import core
+from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rollout:
+    """The two attempts of one (problem, sample), with what training needs of each."""
+
+    problem: int
+    y1: Generation
+    y2: Generation | None
+    r1: float
+    r2: float
+    offline: bool = False  # attempt 1 came from the base rollouts: not trained, only a start
+
+
+class ScoreRecipe:
+    def __init__(self, cfg: dict, method: str, policy, reference, tokenizer, problems: pd.DataFrame,
+                 task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None):
+        self.cfg, self.method = cfg, method
+        self.policy, self.reference, self.tokenizer = policy, core.freeze(reference), tokenizer
+        self.problems, self.task, self.task_cfg = problems.reset_index(drop=True), task, task_cfg
+        self.checkpoint_dir = checkpoint_dir
+        self.offline = offline_starts
+        self.verify = get_verifier(task.reward)
+        self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg["alpha"], beta1=cfg["beta1"],
+                                      beta2=cfg["beta2"], kl_estimator=cfg["kl_estimator"])
+        self.two_attempts = method != "single_turn"
+        self.instruction = task.instruction(task_cfg)
+        self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
+        self.backend = HFBackend(policy, tokenizer, batch_size=cfg["generation_batch_size"],
+                                 progress=False)
+        self.optimizer, self.scheduler = core.build_optimizer(policy, cfg)
+        self.cfg_hash = core.config_hash({"method": method, **cfg})
+        self.best_state: dict | None = None
+
+    # -- setup / resume ---------------------------------------------------------------------
+    def setup(self) -> core.TrainState:
+        state = core.load_checkpoint(self.checkpoint_dir, self.policy, self.optimizer,
+                                     self.scheduler, self.cfg_hash)
+        best = self.checkpoint_dir / "best.pt"
+        if state is not None and best.exists():
+            self.best_state = torch.load(best, weights_only=True)
+        return state or core.TrainState()
+
+    # -- one step's data --------------------------------------------------------------------
+    def step_problems(self, step: int) -> list[int]:
+        """P problem indices; each epoch is a fresh seeded permutation (resume-exact)."""
+        n, p = len(self.problems), self.cfg["problems_per_step"]
+        out = []
+        for i in range(step * p, (step + 1) * p):
+            epoch, pos = divmod(i, n)
+            perm = np.random.default_rng([self.cfg["seed"], epoch]).permutation(n)
+            out.append(int(perm[pos]))
+        return out
+
+    def sampling(self, step: int, turn: int) -> Sampling:
+        return Sampling(temperature=self.cfg["temperature"], top_p=1.0,
+                        max_new_tokens=self.cfg["max_new_tokens"],
+                        seed=self.cfg["seed"] * 1_000_003 + step * 10 + turn)
+
+    def method_at(self, step: int) -> str:
+        """Stage II may interleave Stage I steps (`interleave_stage1_every`, 0 = never)."""
+        every = self.cfg["interleave_stage1_every"]
+        if self.method == "score_stage2" and every and (step + 1) % every == 0:
+            return "score_stage1"
+        return self.method
+
+    def reward(self, problem: int, gen: Generation) -> float:
+        return self.verify(gen.text, self.problems["answer"].iat[problem]).reward
+
+    def collect(self, step: int, batch: list[int]) -> list[Rollout]:
+        k = self.cfg["samples"]
+        pairs = [(i, s) for i in batch for s in range(k)]
+        ctx1 = [render(self.tokenizer, messages_for_turn(self.first_prompts[i], [], ""))
+                for i, _ in pairs]
+        gens1 = self.backend.generate(ctx1, self.sampling(step, 1))
+        rollouts = [Rollout(i, g, None, self.reward(i, g), 0.0) for (i, _), g in zip(pairs, gens1)]
+        if self.method_at(step) == "score_stage2":
+            rollouts += self.offline_rollouts(step)
+        if self.two_attempts:
+            ctx2 = [render(self.tokenizer, messages_for_turn(self.first_prompts[r.problem],
+                                                             [r.y1.text], self.instruction))
+                    for r in rollouts]
+            for r, g in zip(rollouts, self.backend.generate(ctx2, self.sampling(step, 2))):
+                r.y2, r.r2 = g, self.reward(r.problem, g)
+        return rollouts
+
+    def offline_rollouts(self, step: int) -> list[Rollout]:
+        """Stage II's extra starting states: base-model first attempts (K per problem)."""
+        n_off = int(round(self.cfg["offline_starts"] * self.cfg["problems_per_step"]))
+        if self.offline is None or n_off == 0:
+            return []
+        rng = random.Random(self.cfg["seed"] * 7919 + step)
+        pids = rng.sample(sorted(self.offline["problem_id"].unique()), n_off)
+        index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
+        out = []
+        for pid in pids:
+            rows = self.offline[self.offline["problem_id"] == pid].sort_values("sample")
+            for text, reward in zip(rows["completion"].head(self.cfg["samples"]), rows["reward"]):
+                gen = Generation(text, 0, 0, "stop")
+                out.append(Rollout(index[pid], gen, None, float(reward), 0.0, offline=True))
+        return out
+
+    # -- the loss ---------------------------------------------------------------------------
+    def attempt_batch(self, rollouts: list[Rollout], turn: int) -> AttemptBatch:
+        gens = [r.y1 if turn == 1 else r.y2 for r in rollouts]
+        prompts = [g.prompt_ids for g in gens]
+        completions = [g.token_ids for g in gens]
+        # offline first attempts are starting states only: their tokens carry no loss
+        for j, r in enumerate(rollouts):
+            if turn == 1 and r.offline:
+                prompts[j], completions[j] = (self.tokenizer.bos_token_id or 0,), ()
+        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id)
+        dtype = torch.bfloat16 if self.cfg["bf16"] else torch.float32
+        with torch.autocast("cpu", dtype=dtype, enabled=self.cfg["bf16"]):
+            logp = core.token_logprobs(self.policy, ids, attention)
+            with torch.no_grad():
+                ref_logp = core.token_logprobs(self.reference, ids, attention)
+        reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts])
+        return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward)
+
+    def update(self, rollouts: list[Rollout], method: str) -> dict:
+        """One optimizer step, accumulated over micro-batches of whole problems (so the
+        leave-one-out baseline inside each micro-batch is exact)."""
+        k = self.cfg["samples"]
+        groups = [rollouts[i : i + k] for i in range(0, len(rollouts), k)]
+        per_micro = self.cfg["micro_batch_problems"]
+        self.policy.train()
+        totals: dict[str, float] = {}
+        for start in range(0, len(groups), per_micro):
+            micro = [r for g in groups[start : start + per_micro] for r in g]
+            a1 = self.attempt_batch(micro, 1)
+            a2 = self.attempt_batch(micro, 2) if self.two_attempts else None
+            loss, stats = get_loss(method)(a1, a2, self.loss_config)
+            weight = len(micro) / len(rollouts)
+            (loss * weight).backward()
+            for key, value in {"loss": loss.item(), **stats}.items():
+                totals[key] = totals.get(key, 0.0) + weight * float(value)
+        totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(
+            self.policy.parameters(), self.cfg["max_grad_norm"]))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return totals
+
+    # -- telemetry --------------------------------------------------------------------------
+    def telemetry(self, step: int, rollouts: list[Rollout], stats: dict, seconds: float) -> dict:
+        online = [r for r in rollouts if not r.offline]
+        r1 = np.array([r.r1 for r in online])
+        row = {"step": step + 1, "method": self.method_at(step), "reward_t1": r1.mean(),
+               "truncation_t1": np.mean([r.y1.finish_reason == "length" for r in online])}
+        tokens = sum(r.y1.completion_tokens for r in online)
+        if self.two_attempts:
+            r2 = np.array([r.r2 for r in online])
+            row.update(
+                reward_t2=r2.mean(),
+                edit_rate=np.mean([r.y1.text != r.y2.text for r in online]),
+                delta_i2c=np.mean((r1 == 0) & (r2 == 1)),
+                delta_c2i=np.mean((r1 == 1) & (r2 == 0)),
+                truncation_t2=np.mean([r.y2.finish_reason == "length" for r in rollouts]),
+            )
+            tokens += sum(r.y2.completion_tokens for r in rollouts)
+        row.update({k: v for k, v in stats.items() if k not in row})
+        row["tokens_per_s"] = tokens / max(seconds, 1e-9)
+        row["seconds"] = seconds
+        return {k: float(v) if isinstance(v, (np.floating, float, int)) and k != "method" else v
+                for k, v in row.items()}
+
+    def train_reward(self, row: dict) -> float:
+        """The reward the kept checkpoint is chosen by: the final attempt's."""
+        return row["reward_t2"] if self.two_attempts else row["reward_t1"]
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self) -> pd.DataFrame:
+        state = self.setup()
+        steps = self.cfg["steps"]
+        bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method)
+        for step in bar:
+            start = time.perf_counter()
+            rollouts = self.collect(step, self.step_problems(step))
+            stats = self.update(rollouts, self.method_at(step))
+            row = self.telemetry(step, rollouts, stats, time.perf_counter() - start)
+            state.telemetry.append(row)
+            state.step = step + 1
+            self.keep_best(state, row)
+            bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
+                            edit=f"{row.get('edit_rate', 0):.2f}")
+            if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
+                core.save_checkpoint(self.checkpoint_dir, self.policy, self.optimizer,
+                                     self.scheduler, state, self.cfg_hash)
+        self.restore_kept(state)
+        return pd.DataFrame(state.telemetry)
+
+    def keep_best(self, state: core.TrainState, row: dict) -> None:
+        """Track the best moving-average training reward (one step's reward is noisy)."""
+        if self.cfg["keep"] != "best":
+            return
+        window = [self.train_reward(r) for r in state.telemetry[-self.cfg["best_window"]:]]
+        score = float(np.mean(window))
+        if score > state.best_reward and not math.isnan(score):
+            state.best_reward, state.best_step = score, state.step
+            self.best_state = {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
+            with core.atomic_path(self.checkpoint_dir / "best.pt") as tmp:
+                torch.save(self.best_state, tmp)
+
+    def restore_kept(self, state: core.TrainState) -> None:
+        if self.cfg["keep"] == "best" and self.best_state is not None:
+            self.policy.load_state_dict(self.best_state)
+            log.info("kept step %d (moving-average training reward %.3f)",
+                     state.best_step, state.best_reward)
