@@ -87,10 +87,20 @@ wildcard_constraints:
     ablation="|".join(ABLATIONS),
 
 
+# Settings a method never reads stay out of its config, so changing them does not rerun it.
+STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every"}
+UNUSED = {
+    "score_stage1": STAGE2_ONLY,
+    "single_turn": STAGE2_ONLY | {"beta2"},
+    "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
+}
+
+
 def run_config(model):
     run = SCORE_RUNS[model]
     overrides = {k: v for k, v in run.items() if k not in ("method", "init", "steps")}
-    cfg = {k: v for k, v in _S.items() if k not in ("stage1_steps", "stage2_steps")}
+    drop = UNUSED[run["method"]] | {"stage1_steps", "stage2_steps"}
+    cfg = {k: v for k, v in _S.items() if k not in drop}
     return {**cfg, "steps": run["steps"], **overrides}
 
 

@@ -66,8 +66,9 @@ def test_lint_is_clean(root):
 def test_dry_run_lists_the_dag(fresh):
     proc = snakemake(fresh, "-n")
     assert planned_jobs(proc) == {
-        "base_model": 1, "prepare_task": 2, "rollout": 2, "label": 2,
-        "evaluate_model": 1, "build_report": 1, "all": 1,
+        "base_model": 1, "prepare_task": 2, "score_stage1": 1, "score_stage2": 1,
+        "score_ablation": 3, "rollout": 7, "label": 7, "evaluate_model": 6, "build_report": 1,
+        "all": 1,
     }
 
 
@@ -91,7 +92,7 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml")) == {}
     shutil.rmtree(workdir / "results/eval")
     proc = snakemake(workdir, "-n", "evaluate", "--configfile", "config/test.yaml")
-    assert planned_jobs(proc) == {"evaluate_model": 1, "evaluate": 1}
+    assert planned_jobs(proc) == {"evaluate_model": 6, "evaluate": 1}
 
     # a changed evaluation setting reruns test-split rollouts and what follows, not the base
     override = workdir / "override.yaml"
@@ -99,7 +100,14 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", str(override))
     jobs = planned_jobs(proc)
     assert "base_model" not in jobs and "prepare_task" not in jobs
-    assert jobs["rollout"] == 1  # the test split only: training rollouts keep their sampling
+    # the test split only, for every model: training rollouts keep their sampling
+    assert jobs["rollout"] == 6
+    assert not {"score_stage1", "score_stage2", "score_ablation"} & set(jobs)
+
+    # a Stage II setting reruns Stage II and what follows, not Stage I
+    override.write_text("score: {alpha: 5.0}\n")
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml", str(override)))
+    assert jobs["score_stage2"] == 1 and "score_stage1" not in jobs and "base_model" not in jobs
 
     snakemake(workdir, "--cores", "2", "evaluate", "--configfile", "config/test.yaml")
     snakemake(workdir, "--configfile", "config/test.yaml",

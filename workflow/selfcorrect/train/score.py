@@ -58,8 +58,10 @@ class ScoreRecipe:
         self.checkpoint_dir = checkpoint_dir
         self.offline = offline_starts
         self.verify = get_verifier(task.reward)
-        self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg["alpha"], beta1=cfg["beta1"],
-                                      beta2=cfg["beta2"], kl_estimator=cfg["kl_estimator"])
+        # a method's config holds only the settings it reads (rules/common.smk)
+        self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg.get("alpha", 0.0),
+                                      beta1=cfg["beta1"], beta2=cfg.get("beta2", 0.0),
+                                      kl_estimator=cfg["kl_estimator"])
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
@@ -96,7 +98,7 @@ class ScoreRecipe:
 
     def method_at(self, step: int) -> str:
         """Stage II may interleave Stage I steps (`interleave_stage1_every`, 0 = never)."""
-        every = self.cfg["interleave_stage1_every"]
+        every = self.cfg.get("interleave_stage1_every", 0)
         if self.method == "score_stage2" and every and (step + 1) % every == 0:
             return "score_stage1"
         return self.method
@@ -123,7 +125,7 @@ class ScoreRecipe:
 
     def offline_rollouts(self, step: int) -> list[Rollout]:
         """Stage II's extra starting states: base-model first attempts (K per problem)."""
-        n_off = int(round(self.cfg["offline_starts"] * self.cfg["problems_per_step"]))
+        n_off = int(round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"]))
         if self.offline is None or n_off == 0:
             return []
         rng = random.Random(self.cfg["seed"] * 7919 + step)
