@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/rollouts.smk"
 include: "rules/score.smk"
+include: "rules/rise.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

@@ -150,6 +150,7 @@ def ablation_offline_args(wildcards):
 TINY_BASE = config["base_model"]["source"] == "tiny"
 # a real base model has no pre-training curve: the figure then says so
 PRETRAIN_PLOT = "results/report/pretraining.png"
+RISE_PLOT = "results/report/rise_accuracy_per_turn.png"
 
 
 def train_log_args():
@@ -159,3 +160,76 @@ def train_log_args():
 
 def pretrain_log_arg():
     return "--pretrain-log results/models/base/pretrain_log.parquet" if TINY_BASE else ""
+
+
+# RISE: iteration k rolls out M_{k-1} (k = 1 rolls out the base model).
+R = config["rise"]
+RISE_ITERS = list(range(1, R["iterations"] + 1))
+RISE_MODELS = ["base"] + [f"rise_{k}" for k in RISE_ITERS]
+
+
+def previous_model(wildcards):
+    k = int(wildcards.iter)
+    return "results/models/base" if k == 1 else f"results/models/rise_{k - 1}"
+
+
+def rise_collect_cfg(wildcards):
+    c = R["collect"]
+    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
+              "turns": c["turns"], "limit": c["problems"]}
+    sampling = {k: c[k] for k in ("temperature", "top_p", "max_new_tokens", "seed")}
+    return as_json(
+        {
+            "task_cfg": {**task_cfg(TRAIN_TASK), "correction_instruction": R["feedback"]},
+            "rollout": engine,
+            "sampling": {**sampling, "samples": c["samples"]},
+        }
+    )
+
+
+def rise_improve_cfg(wildcards):
+    return as_json(R["improve"])
+
+
+def rise_train_init(wildcards):
+    if R["train"]["train_from"] == "base":
+        return "results/models/base"
+    return previous_model(wildcards)
+
+
+def rise_train_data(wildcards):
+    k = int(wildcards.iter)
+    first = 1 if R["train"]["train_from"] == "base" else k
+    return [f"results/rise/iter_{i}/improved.parquet" for i in range(first, k + 1)]
+
+
+def rise_train_cfg(wildcards):
+    return as_json(R["train"])
+
+
+def rise_eval_cfg(wildcards):
+    e = R["eval"]
+    sequential = wildcards.mode == "sequential"
+    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
+              "turns": e["turns"] if sequential else 1, "window": e["window"]}
+    sampling = {
+        "samples": 1 if sequential else e["parallel_samples"],
+        "temperature": 0.0 if sequential else e["parallel_temperature"],
+        "top_p": 1.0,
+        "max_new_tokens": e["max_new_tokens"],
+        "seed": e["seed"],
+    }
+    task = {**task_cfg(wildcards.benchmark), "correction_instruction": R["feedback"]}
+    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+
+
+def rise_metrics_files(wildcards=None):
+    if not RISE_ITERS:
+        return []
+    return expand("results/rise_eval/{model}/{benchmark}.json", model=RISE_MODELS,
+                  benchmark=BENCHMARKS)
+
+
+def rise_metrics_arg():
+    files = rise_metrics_files()
+    return ("--rise-metrics " + " ".join(files)) if files else ""

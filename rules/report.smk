@@ -4,6 +4,7 @@ rule build_report:
         models=[f"results/models/{m}" for m in MODELS],
         # the training-split rollouts and labels are part of the base-model DAG
         train_labels=expand("results/labels/base/{task}-train.parquet", task=TRAIN_TASK),
+        rise=rise_metrics_files(),
     output:
         summary=report(
             "results/report/summary.md",
@@ -35,8 +36,16 @@ rule build_report:
             caption="../workflow/report/pretraining.rst",
             category="Training",
         ),
+        rise=report(
+            RISE_PLOT,
+            caption="../workflow/report/rise.rst",
+            category="RISE",
+        )
+        if RISE_ITERS
+        else [],
     params:
         metrics=metrics_files(),
+        rise=rise_metrics_arg(),
         models=MODELS,
         train_logs=train_log_args(),
         pretrain_log=pretrain_log_arg(),
@@ -46,7 +55,8 @@ rule build_report:
         "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
-        " {params.train_logs} {params.pretrain_log} --out-dir results/report > {log} 2>&1"
+        " {params.train_logs} {params.pretrain_log} {params.rise} --out-dir results/report"
+        " > {log} 2>&1"
 
 
 rule report:

@@ -287,3 +287,109 @@ def test_loss_registry_and_errors():
         AttemptBatch(torch.zeros(2, 3), torch.zeros(2, 2), torch.ones(2, 3), torch.zeros(2))
     with pytest.raises(ValueError, match="reward must be"):
         AttemptBatch(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(3))
+
+
+# ----------------------------------------------------------------------------- RISE
+
+from selfcorrect.train.losses import rise_weights, weighted_nll  # noqa: E402
+
+E = math.exp
+
+
+def test_rise_weights_rwr_and_awr_by_hand():
+    r, g = t([1.0, 0.0, 1.0, 1.0]), torch.tensor([0, 0, 1, 1])
+    # rwr: exp(r/0.4) = [e^2.5, e^0, e^2.5, e^2.5]
+    assert torch.allclose(rise_weights(r, g, 0.4, "rwr"), t([E(2.5), 1.0, E(2.5), E(2.5)]))
+    # awr: group means 0.5 and 1 → exp([0.5, −0.5, 0, 0]/0.4) = [e^1.25, e^−1.25, 1, 1]
+    assert torch.allclose(rise_weights(r, g, 0.4, "awr"), t([E(1.25), E(-1.25), 1.0, 1.0]))
+    # groups are problem indices, not positions: any labels, any order, uneven sizes
+    g2 = torch.tensor([7, 3, 7, 7])  # group 7: [1, 1, 1] mean 1; group 3: [0] mean 0
+    assert torch.allclose(rise_weights(r, g2, 0.4, "awr"), torch.ones(4))
+    # an int k means problem-major groups of k (here == g)
+    assert torch.allclose(rise_weights(r, 2, 0.4, "awr"), rise_weights(r, g, 0.4, "awr"))
+    # default τ = 0.4, default variant rwr
+    assert torch.allclose(rise_weights(r, g), rise_weights(r, g, 0.4, "rwr"))
+
+
+def test_rise_weights_are_detached_and_validated():
+    r = t([1.0, 0.0], requires_grad=True)
+    for variant in ("rwr", "awr"):
+        assert not rise_weights(r, torch.tensor([0, 0]), 0.4, variant).requires_grad
+    with pytest.raises(ValueError, match=r"unknown RISE weighting 'pg'.*awr, rwr"):
+        rise_weights(r, torch.tensor([0, 0]), 0.4, "pg")
+    with pytest.raises(ValueError, match="group must be"):
+        rise_weights(r, torch.tensor([0, 0, 1]), 0.4, "awr")
+    with pytest.raises(ValueError, match="tau"):
+        rise_weights(r, torch.tensor([0, 0]), 0.0, "rwr")
+
+
+def test_weighted_nll_value_and_gradient():
+    logp = t([[-1.0, -2.0, -50.0], [-0.5, -9.0, float("-inf")]], requires_grad=True)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    w = t([2.0, 4.0], requires_grad=True)
+    # Σ_t mask·logp = [−3, −0.5]; Σ mask = 3 tokens; loss = −(2·(−3) + 4·(−0.5))/3 = 8/3
+    loss = weighted_nll(logp, mask, w)
+    assert loss.item() == pytest.approx(8 / 3)
+    loss.backward()
+    # ∂loss/∂logp_it = −w_i·mask_it / 3; padding (even −inf) gets exactly 0
+    assert torch.allclose(logp.grad, t([[-2 / 3, -2 / 3, 0.0], [-4 / 3, 0.0, 0.0]]))
+    assert w.grad is None  # weights are constants of the regression
+
+
+def test_weighted_nll_empty_mask_is_zero():
+    logp = t([[-1.0, -2.0]], requires_grad=True)
+    assert weighted_nll(logp, torch.zeros(1, 2, dtype=torch.bool), t([1.0])).item() == 0.0
+
+
+def rise_batch(reward=(1.0, 0.0, 1.0, 1.0), group=(0, 0, 1, 1)):
+    # LOGP1/MASK1 from the SCoRe batch above: Σ_t logp = [−2, −1, −3, −1], 2+1+3+2 = 8 tokens.
+    b = batch(LOGP1, K1_TOKENS1, MASK1, list(reward), reward_grad=True)
+    g = None if group is None else torch.tensor(group)
+    return AttemptBatch(b.logp, b.ref_logp, b.mask, b.reward, group=g)
+
+
+def test_rise_rwr_loss_value_and_stats():
+    a1 = rise_batch()
+    loss, stats = get_loss("rise_rwr")(a1, None, LossConfig(k=1, tau=0.4))
+    # w = [e^2.5, 1, e^2.5, e^2.5]; loss = (2e^2.5 + 1 + 3e^2.5 + e^2.5)/8 = (6e^2.5 + 1)/8
+    assert loss.item() == pytest.approx((6 * E(2.5) + 1) / 8, rel=1e-6)
+    assert stats["weight_mean"] == pytest.approx((3 * E(2.5) + 1) / 4, rel=1e-6)
+    assert stats["weight_max"] == pytest.approx(E(2.5), rel=1e-6)
+    assert stats["reward_mean"] == pytest.approx(0.75)
+    assert stats["loss"] == pytest.approx(loss.item())
+    assert all(isinstance(v, float) for v in stats.values())
+    loss.backward()
+    # weights detached: no grad to the rewards; ∂loss/∂logp_it = −w_i·mask_it/8
+    assert a1.reward.grad is None
+    w = t([E(2.5), 1.0, E(2.5), E(2.5)])[:, None]
+    assert torch.allclose(a1.logp.grad, -w / 8 * t(MASK1))
+    # ref_logp is ignored (no KL in RISE): changing it changes nothing
+    a2 = rise_batch()
+    a2.ref_logp = a2.ref_logp - 5.0
+    assert get_loss("rise_rwr")(a2, None, LossConfig(k=1))[0].item() == pytest.approx(loss.item())
+
+
+def test_rise_awr_loss_uses_groups():
+    a1 = rise_batch()
+    loss, stats = get_loss("rise_awr")(a1, None, LossConfig(k=1, tau=0.4))
+    # w = [e^1.25, e^−1.25, 1, 1]; loss = (2e^1.25 + e^−1.25 + 3 + 1)/8
+    assert loss.item() == pytest.approx((2 * E(1.25) + E(-1.25) + 4) / 8, rel=1e-6)
+    assert stats["weight_max"] == pytest.approx(E(1.25), rel=1e-6)
+    loss.backward()
+    assert a1.reward.grad is None
+    # τ from the config: τ = 1 → w = [e^0.5, e^−0.5, 1, 1]
+    loss_tau1, _ = get_loss("rise_awr")(rise_batch(), None, LossConfig(k=1, tau=1.0))
+    assert loss_tau1.item() == pytest.approx((2 * E(0.5) + E(-0.5) + 4) / 8, rel=1e-6)
+    # no groups: every sequence its own group → all weights exp(0) = 1 → plain token-mean NLL
+    loss_none, stats_none = get_loss("rise_awr")(rise_batch(group=None), None, LossConfig(k=1))
+    assert loss_none.item() == pytest.approx(7 / 8) and stats_none["weight_max"] == 1.0
+
+
+def test_rise_registry_and_group_validation():
+    assert {"rise_rwr", "rise_awr"} <= set(LOSSES)
+    assert LossConfig(k=2).tau == 0.4
+    with pytest.raises(ValueError, match="group must be"):
+        AttemptBatch(
+            torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2),
+            group=torch.tensor([0, 0, 1]),
+        )

@@ -85,7 +85,23 @@ EVAL = pa.schema(
     ]
 )
 
+# RISE: improved actions at visited states: results/rise/iter_{k}/improved.parquet
+RISE_DATA = pa.schema(
+    [
+        ("problem_id", pa.string()),
+        ("sample", pa.int32()),
+        ("turn", pa.int32()),  # the state: the attempt this action replaces
+        ("context", pa.string()),  # the rendered conversation up to that attempt
+        ("action", pa.string()),  # the improved attempt
+        ("reward", pa.float32()),
+        ("current_reward", pa.float32()),  # what the rolled-out policy scored there
+        ("source", pa.string()),  # self | teacher
+        ("iteration", pa.int32()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
+    "rise_data": RISE_DATA,
     "problems": PROBLEMS,
     "rollouts": ROLLOUTS,
     "labels": LABELS,

@@ -63,6 +63,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoints", required=True, help="checkpoint directory (for resume)")
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("rise-improve", help="RISE: improved actions at visited states")
+    s.add_argument("--model", required=True, help="M_{k-1}, the model that was rolled out")
+    s.add_argument("--rollouts", required=True)
+    s.add_argument("--labels", required=True)
+    s.add_argument("--problems", required=True)
+    s.add_argument("--iteration", type=int, required=True)
+    s.add_argument("--cfg", type=_json, required=True, help="the rise.improve config (JSON)")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("rise-train", help="RISE: reward-weighted fine-tuning -> M_k")
+    s.add_argument("--init", required=True, help="the model fine-tuned (base or M_{k-1})")
+    s.add_argument("--data", nargs="+", required=True, help="improved-action parquet files")
+    s.add_argument("--cfg", type=_json, required=True, help="the rise.train config (JSON)")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("rise-evaluate", help="RISE metrics: m1@t1, m1@tT, p1@tT, mK@t1")
+    s.add_argument("--sequential", required=True, help="labels of T sequential turns")
+    s.add_argument("--parallel", required=True, help="labels of K parallel first turns")
+    s.add_argument("--name", required=True)
+    s.add_argument("--benchmark", required=True)
+    s.add_argument("--out", required=True)
+
     s = sub.add_parser("label", help="grade rollouts with the task's verifier")
     s.add_argument("--rollouts", required=True)
     s.add_argument("--problems", required=True)
@@ -81,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--train-logs", nargs="*", default=[], metavar="MODEL=PATH",
                    help="RL training telemetry to plot")
     s.add_argument("--pretrain-log", help="the tiny base model's pre-training curve")
+    s.add_argument("--rise-metrics", nargs="*", default=[], help="RISE metrics files")
     s.add_argument("--out-dir", required=True)
     return p
 
@@ -107,6 +130,19 @@ def _dispatch(args) -> None:
         score.run(args.method, args.init, args.ref, args.problems, args.cfg["task_cfg"],
                   args.cfg["score"], args.checkpoints, args.out, args.offline_rollouts,
                   args.offline_labels)
+    elif args.stage == "rise-improve":
+        from selfcorrect.stages import rise_improve
+
+        rise_improve.run(args.model, args.rollouts, args.labels, args.problems, args.cfg,
+                         args.iteration, args.out, workers=args.threads or 1)
+    elif args.stage == "rise-train":
+        from selfcorrect.stages import rise_train
+
+        rise_train.run(args.init, args.data, args.cfg, args.out)
+    elif args.stage == "rise-evaluate":
+        from selfcorrect.stages import evaluate
+
+        evaluate.run_rise(args.sequential, args.parallel, args.name, args.benchmark, args.out)
     elif args.stage == "label":
         from selfcorrect.stages import label
 
@@ -122,6 +158,10 @@ def _dispatch(args) -> None:
         build_report(args.metrics, args.out_dir, args.models)
         logs = dict(item.split("=", 1) for item in args.train_logs)
         write_training_plots(logs, args.pretrain_log, args.out_dir)
+        if args.rise_metrics:
+            from selfcorrect.report.rise import append_rise
+
+            append_rise(args.rise_metrics, args.out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     threads = args.threads or os.cpu_count() or 1
-    if args.stage not in ("label", "report", "evaluate", "prepare"):
+    if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare"):
         import torch
 
         # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).

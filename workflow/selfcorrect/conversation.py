@@ -7,10 +7,15 @@ instruction-tuned models and the built-in tiny model (which ships its own templa
 from __future__ import annotations
 
 
-def messages_for_turn(first_prompt: str, attempts: list[str], instruction: str) -> list[dict]:
-    """The conversation the model reads before attempt `len(attempts) + 1`."""
+def messages_for_turn(first_prompt: str, attempts: list[str], instruction: str,
+                      window: int = 0) -> list[dict]:
+    """The conversation the model reads before attempt `len(attempts) + 1`.
+
+    `window` > 0 keeps only the last `window` attempts (with their instructions) after the
+    problem: RISE's optional bounded context for long sequential evaluation.
+    """
     messages = [{"role": "user", "content": first_prompt}]
-    for previous in attempts:
+    for previous in attempts[-window:] if window else attempts:
         messages.append({"role": "assistant", "content": previous})
         messages.append({"role": "user", "content": instruction})
     return messages

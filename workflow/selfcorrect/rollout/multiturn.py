@@ -25,6 +25,7 @@ def collect_rollouts(
     samples: int,
     sampling: Sampling,
     model_name: str,
+    window: int = 0,
 ) -> pd.DataFrame:
     """One row per (problem, sample, turn), in the ROLLOUTS artifact layout.
 
@@ -36,7 +37,7 @@ def collect_rollouts(
     rows = []
     for turn in range(1, turns + 1):
         contexts = [
-            render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction))
+            render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction, window))
             for j, (i, _) in enumerate(pairs)
         ]
         start = time.perf_counter()

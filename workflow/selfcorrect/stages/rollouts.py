@@ -21,6 +21,8 @@ def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
         rollout_cfg: dict, sampling_cfg: dict, out: str) -> None:
     """`sampling_cfg` is `rollout.train` for training splits, `rollout.eval` for test splits."""
     problems = read_parquet(problems_path, "problems")
+    if rollout_cfg.get("limit"):
+        problems = problems.head(rollout_cfg["limit"])
     task = get_task(problems["task"].iloc[0])
     model, tokenizer = load_model(model_dir)
     backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
@@ -29,6 +31,7 @@ def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
     rollouts = collect_rollouts(
         backend, tokenizer, problems, prompts, task.instruction(task_cfg),
         turns=rollout_cfg["turns"], samples=samples, sampling=sampling, model_name=model_name,
+        window=rollout_cfg.get("window", 0),
     )
     write_parquet(rollouts, out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()

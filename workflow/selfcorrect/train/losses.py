@@ -1,4 +1,5 @@
-"""SCoRe losses as pure functions over tensors (METHODS.md, "SCoRe: two-stage multi-turn RL").
+"""SCoRe and RISE losses as pure functions over tensors (METHODS.md, "SCoRe: two-stage multi-turn
+RL" and "RISE: recursive introspection").
 
 Conventions shared by every function here:
 
@@ -6,7 +7,9 @@ Conventions shared by every function here:
 - ``mask`` ``[N, L]`` (bool or 0/1 float) marks the completion tokens of the attempt, i.e. the
   sampled tokens including the end-of-turn token; prompt and padding positions are False;
 - per-attempt rewards are ``[N]`` floats;
-- the N attempts are ordered problem-major, K samples per problem (N = P*K), ``k`` explicit.
+- the N attempts are ordered problem-major, K samples per problem (N = P*K), ``k`` explicit;
+  RISE data has a variable number of actions per problem, so its groups are an explicit
+  ``group`` tensor of problem indices instead.
 
 KL estimators and method losses are registered by name (veRL core_algos style) so that a config
 string selects them: ``get_kl("k3")``, ``get_loss("score_stage2")``.
@@ -155,6 +158,9 @@ class AttemptBatch:
     ref_logp: Tensor  # [N, L] frozen reference (base model) log-prob of the same tokens
     mask: Tensor  # [N, L] True on the attempt's completion tokens (incl. end-of-turn)
     reward: Tensor  # [N] verifier reward r(y_t, y*) of the attempt
+    # [N] long problem index of each sequence (RISE: a variable number of actions per problem);
+    # None = every sequence is its own group. The SCoRe losses group by config.k instead.
+    group: Tensor | None = None
 
     def __post_init__(self) -> None:
         shape = tuple(self.logp.shape)
@@ -166,6 +172,8 @@ class AttemptBatch:
             )
         if tuple(self.reward.shape) != shape[:1]:
             raise ValueError(f"reward must be [N]={shape[:1]}; got {tuple(self.reward.shape)}")
+        if self.group is not None and tuple(self.group.shape) != shape[:1]:
+            raise ValueError(f"group must be [N]={shape[:1]}; got {tuple(self.group.shape)}")
 
 
 @dataclass
@@ -177,6 +185,7 @@ class LossConfig:
     beta1: float = 0.01  # KL weight β1 on every trained attempt
     beta2: float = 0.1  # Stage I KL weight β2 on attempt 1 (paper: 0.1 MATH, 0.25 MBPP)
     kl_estimator: str = "k3"  # a name in KL_ESTIMATORS
+    tau: float = 0.4  # RISE temperature τ of the exp(r/τ) weights (authors' code: 0.4)
 
 
 LossFn = Callable[[AttemptBatch, "AttemptBatch | None", LossConfig], tuple[Tensor, Stats]]
@@ -311,3 +320,99 @@ def single_turn(
             kl2 = attempt_kl(attempt2.logp, attempt2.ref_logp, attempt2.mask, config.kl_estimator)
         stats.update(reward_t2=_mean(attempt2.reward), kl_t2=_mean(kl2))
     return loss, stats
+
+
+# --------------------------------------------------------------------------- RISE
+
+
+def _group_ids(group: Tensor | int, n: int, device: torch.device) -> Tensor:
+    """``[N]`` dense ids 0..G−1 from a problem-index tensor, or from ``k`` (problem-major)."""
+    if isinstance(group, int):
+        if group < 1 or n % group:
+            raise ValueError(f"k must be >= 1 and divide N={n}; got {group}")
+        return torch.arange(n, device=device) // group
+    if tuple(group.shape) != (n,):
+        raise ValueError(f"group must be [N]=({n},); got {tuple(group.shape)}")
+    # Problem indices need not be contiguous or start at 0: map them to 0..G−1.
+    return torch.unique(group, return_inverse=True)[1]
+
+
+@torch.no_grad()
+def rise_weights(
+    rewards: Tensor, group: Tensor | int, tau: float = 0.4, variant: str = "rwr"
+) -> Tensor:
+    """Per-example RISE weights ``[N]`` (METHODS, RISE step 3), never carrying grad.
+
+    - ``"rwr"``: w = exp(r/τ), reward-weighted regression as in the authors' code (τ = 0.4);
+    - ``"awr"``: w = exp((r − r̄_g)/τ), r̄_g the mean reward of the example's group (problem):
+      the paper's advantage-weighted variant, absent from the authors' code.
+
+    ``group`` is an ``[N]`` long tensor of problem indices (RISE keeps a variable number of
+    actions per problem), or an int ``k`` for problem-major groups of k; ``rwr`` only checks its shape.
+    """
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    if rewards.dim() != 1:
+        raise ValueError(f"rewards must be [N]; got shape {tuple(rewards.shape)}")
+    r = rewards.detach() if rewards.is_floating_point() else rewards.detach().float()
+    ids = _group_ids(group, r.shape[0], r.device)  # validated for both variants
+    if variant == "rwr":
+        return torch.exp(r / tau)
+    if variant == "awr":
+        n_groups = int(ids.max()) + 1 if ids.numel() else 0
+        sums = torch.zeros(n_groups, dtype=r.dtype, device=r.device).index_add_(0, ids, r)
+        counts = torch.bincount(ids, minlength=n_groups).to(r.dtype)
+        return torch.exp((r - (sums / counts)[ids]) / tau)
+    raise ValueError(f"unknown RISE weighting {variant!r}; known: awr, rwr")
+
+
+def weighted_nll(logp: Tensor, mask: Tensor, weights: Tensor) -> Tensor:
+    """−Σ_i w_i Σ_t mask_it·logp_it / Σ_i Σ_t mask_it (METHODS, RISE step 3: maximise
+    Σ log π_θ(y|s)·w).
+
+    Token-mean, not sequence-mean: the authors' code trains with FastChat's SFT loss, which
+    averages the cross-entropy over all supervised tokens of the batch; each token of example i
+    is then scaled by w_i. Weights are detached (constants of the regression, not learned).
+    """
+    weights = weights.detach().to(logp.dtype)
+    per_example = _masked(logp, mask).sum(dim=-1)
+    # clamp: a batch with no completion tokens gives loss 0, not NaN.
+    n_tokens = mask.to(logp.dtype).sum().clamp(min=1.0)
+    return -(weights * per_example).sum() / n_tokens
+
+
+def _rise_loss(variant: str, attempt1: AttemptBatch, config: LossConfig) -> tuple[Tensor, Stats]:
+    """RISE's weighted regression on (state, improved action) sequences in ``attempt1``."""
+    n = attempt1.reward.shape[0]
+    group = attempt1.group
+    if group is None:  # each sequence its own group
+        group = torch.arange(n, device=attempt1.reward.device)
+    weights = rise_weights(attempt1.reward, group, config.tau, variant)
+    # ref_logp is unused: RISE's objective has no KL term (METHODS, RISE step 3).
+    loss = weighted_nll(attempt1.logp, attempt1.mask, weights)
+    return loss, {
+        "loss": float(loss.detach()),
+        "weight_mean": _mean(weights),
+        "weight_max": float(weights.max()) if n else 0.0,
+        "reward_mean": _mean(attempt1.reward),
+    }
+
+
+@register_loss("rise_rwr")
+def rise_rwr(
+    attempt1: AttemptBatch, attempt2: AttemptBatch | None, config: LossConfig
+) -> tuple[Tensor, Stats]:
+    """RISE, reward-weighted regression (METHODS, RISE step 3; the authors' code):
+    max Σ log π_θ(y|s)·exp(r(s, y)/τ). ``attempt1`` holds the (state, improved action)
+    sequences with their rewards; ``attempt2`` is unused (None)."""
+    return _rise_loss("rwr", attempt1, config)
+
+
+@register_loss("rise_awr")
+def rise_awr(
+    attempt1: AttemptBatch, attempt2: AttemptBatch | None, config: LossConfig
+) -> tuple[Tensor, Stats]:
+    """RISE, advantage-weighted regression (METHODS, RISE step 3; the paper's variant):
+    max Σ log π_θ(y|s)·exp((r(s, y) − r̄_problem)/τ), groups from ``attempt1.group``
+    (each sequence its own group when None, which makes every weight exp(0) = 1)."""
+    return _rise_loss("awr", attempt1, config)

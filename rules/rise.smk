@@ -1,0 +1,151 @@
+# RISE (Qu et al., 2024): iteration k = rollouts of M_{k-1} -> labels -> improved actions ->
+# reward-weighted fine-tuning -> results/models/rise_{k}/. Every step's output is parquet.
+
+
+wildcard_constraints:
+    iter=r"[1-9][0-9]*",
+    mode=r"sequential|parallel",
+
+
+rule rise_collect:
+    input:
+        model=previous_model,
+        problems=f"results/data/{TRAIN_TASK}/train.parquet",
+    output:
+        "results/rise/iter_{iter}/rollouts.parquet",
+    params:
+        cfg=rise_collect_cfg,
+    log:
+        "logs/rise/iter_{iter}/collect.log",
+    benchmark:
+        "logs/benchmarks/rise/iter_{iter}/collect.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
+        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule rise_label:
+    input:
+        rollouts="results/rise/iter_{iter}/rollouts.parquet",
+        problems=f"results/data/{TRAIN_TASK}/train.parquet",
+    output:
+        "results/rise/iter_{iter}/labels.parquet",
+    log:
+        "logs/rise/iter_{iter}/label.log",
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
+        " --problems {input.problems} --out {output} > {log} 2>&1"
+
+
+rule rise_improve:
+    input:
+        model=previous_model,
+        rollouts="results/rise/iter_{iter}/rollouts.parquet",
+        labels="results/rise/iter_{iter}/labels.parquet",
+        problems=f"results/data/{TRAIN_TASK}/train.parquet",
+    output:
+        "results/rise/iter_{iter}/improved.parquet",
+    params:
+        cfg=rise_improve_cfg,
+    log:
+        "logs/rise/iter_{iter}/improve.log",
+    benchmark:
+        "logs/benchmarks/rise/iter_{iter}/improve.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rise-improve --model {input.model}"
+        " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
+        " --iteration {wildcards.iter} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule rise_train:
+    input:
+        init=rise_train_init,
+        data=rise_train_data,
+    output:
+        directory("results/models/rise_{iter}"),
+    params:
+        cfg=rise_train_cfg,
+    log:
+        "logs/rise/iter_{iter}/train.log",
+    benchmark:
+        "logs/benchmarks/rise/iter_{iter}/train.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rise-train --init {input.init} --data {input.data}"
+        " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+# Evaluation as in the RISE paper: T sequential turns (greedy, the conversation continues after
+# a correct answer) and K parallel first attempts.
+rule rise_eval_rollout:
+    input:
+        model="results/models/{model}",
+        problems="results/data/{benchmark}/test.parquet",
+    output:
+        "results/rise_eval/{model}/{benchmark}-{mode}.parquet",
+    params:
+        cfg=rise_eval_cfg,
+    log:
+        "logs/rise_eval/{model}/{benchmark}-{mode}.log",
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule rise_eval_label:
+    input:
+        rollouts="results/rise_eval/{model}/{benchmark}-{mode}.parquet",
+        problems="results/data/{benchmark}/test.parquet",
+    output:
+        "results/rise_eval/{model}/{benchmark}-{mode}.labels.parquet",
+    log:
+        "logs/rise_eval/{model}/{benchmark}-{mode}.label.log",
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
+        " --problems {input.problems} --out {output} > {log} 2>&1"
+
+
+rule rise_evaluate:
+    input:
+        sequential="results/rise_eval/{model}/{benchmark}-sequential.labels.parquet",
+        parallel="results/rise_eval/{model}/{benchmark}-parallel.labels.parquet",
+    output:
+        "results/rise_eval/{model}/{benchmark}.json",
+    log:
+        "logs/rise_eval/{model}/{benchmark}.log",
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect rise-evaluate --sequential {input.sequential} --parallel {input.parallel}"
+        " --name {wildcards.model} --benchmark {wildcards.benchmark} --out {output} > {log} 2>&1"
+
+
+rule rise:
+    input:
+        [f"results/models/rise_{k}" for k in RISE_ITERS],
+        rise_metrics_files(),

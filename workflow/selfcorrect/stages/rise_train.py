@@ -1,0 +1,29 @@
+"""`selfcorrect rise-train`: RISE step 3 — M_k from the improved actions -> results/models/rise_{k}/.
+
+By default (`rise.train_from: base`) each iteration fine-tunes the base model on the
+aggregated data of iterations 1…k, as the RISE paper does; `previous` continues from M_{k−1}
+on iteration k's data only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from selfcorrect.artifacts import atomic_path, read_parquet
+from selfcorrect.models.load import load_model
+from selfcorrect.train.rise import train_rise
+from selfcorrect.train.rise_data import aggregate
+
+log = logging.getLogger(__name__)
+
+
+def run(init_dir: str, data_paths: list[str], cfg: dict, out: str) -> None:
+    data = aggregate([read_parquet(p, "rise_data") for p in data_paths])
+    policy, tokenizer = load_model(init_dir)
+    telemetry = train_rise(policy, tokenizer, data, cfg)
+    with atomic_path(out) as tmp:
+        policy.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        telemetry.to_parquet(Path(tmp) / "train_log.parquet", index=False)
+    log.info("trained on %d actions from %d file(s) -> %s", len(data), len(data_paths), out)
