@@ -176,7 +176,7 @@ def previous_model(wildcards):
 def rise_collect_cfg(wildcards):
     c = R["collect"]
     engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": c["turns"], "limit": c["problems"]}
+              "turns": c["turns"], "limit": c["problems"], "window": c["window"]}
     sampling = {k: c[k] for k in ("temperature", "top_p", "max_new_tokens", "seed")}
     return as_json(
         {

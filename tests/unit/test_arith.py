@@ -3,6 +3,7 @@ import random
 from selfcorrect.config import task_config
 from selfcorrect.rewards.exact import grade_exact
 from selfcorrect.tasks import arith, get_task
+from selfcorrect.tasks.base import RISE_FEEDBACK
 
 
 def test_attempt_commits_answer_first_then_check_and_verdict():
@@ -36,25 +37,25 @@ def test_second_attempts_are_resolves_that_mostly_copy():
     cfg = task_config("arith", {"sft": {"two_turn": 1.0, "check_only": 0.0, "copy": 0.7}})
     rng = random.Random(1)
     convs = [arith.sft_transcript(rng, cfg, "recheck") for _ in range(2000)]
-    assert all(len(c) == 4 and c[2]["content"] == "recheck" for c in convs)
+    assert all(len(c) == 4 and c[2]["content"] in ("recheck", RISE_FEEDBACK) for c in convs)
+    feedback = sum(c[2]["content"] == RISE_FEEDBACK for c in convs) / len(convs)
+    assert 0.45 <= feedback <= 0.55  # feedback_share: RISE's protocol is in-distribution too
     copies = sum(c[1]["content"] == c[3]["content"] for c in convs) / len(convs)
     # copies by construction (0.7) plus fresh draws that repeat the same answer: the guesser's
     # error on three-term problems is systematic, so a re-solve mostly repeats it
     assert 0.75 <= copies <= 0.92
 
 
-def test_guesses_slip_randomly_on_two_terms_and_drop_the_carry_on_three():
+def test_guesses_slip_randomly_on_two_terms_and_stop_early_on_three():
     sft = {"guess_accuracy_easy": 0.5, "guess_accuracy_hard": 0.1}
     rng = random.Random(4)
     easy = arith.Problem(38, 45, 0)
     guesses = [arith.noisy_guess(rng, easy, sft) for _ in range(2000)]
     assert 0.45 <= guesses.count(83) / 2000 <= 0.55
-    hard = arith.Problem(38, 45, 19)  # units 8+5+9 = 22: a carry of 2 is dropped -> 102 - 20
-    assert arith.dropped_carry(hard) == 82
+    hard = arith.Problem(38, 45, 19)  # the guesser stops at 38+45 = 83
+    assert arith.stopped_early(hard) == 83
     guesses = [arith.noisy_guess(rng, hard, sft) for _ in range(2000)]
-    assert set(guesses) == {102, 82} and 0.07 <= guesses.count(102) / 2000 <= 0.13
-    no_carry = arith.Problem(31, 42, 15)  # units 1+2+5 = 8: the error changes nothing
-    assert arith.dropped_carry(no_carry) == no_carry.answer == 88
+    assert set(guesses) == {102, 83} and 0.07 <= guesses.count(102) / 2000 <= 0.13
 
 
 def test_check_only_transcripts_have_no_guess():

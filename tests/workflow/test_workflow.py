@@ -67,8 +67,10 @@ def test_dry_run_lists_the_dag(fresh):
     proc = snakemake(fresh, "-n")
     assert planned_jobs(proc) == {
         "base_model": 1, "prepare_task": 2, "score_stage1": 1, "score_stage2": 1,
-        "score_ablation": 3, "rollout": 7, "label": 7, "evaluate_model": 6, "build_report": 1,
-        "all": 1,
+        "score_ablation": 3, "rollout": 7, "label": 7, "evaluate_model": 6,
+        "rise_collect": 2, "rise_label": 2, "rise_improve": 2, "rise_train": 2,
+        "rise_eval_rollout": 6, "rise_eval_label": 6, "rise_evaluate": 3,
+        "build_report": 1, "all": 1,
     }
 
 
@@ -83,7 +85,12 @@ def test_invalid_config_is_one_line_and_fails(fresh):
 def test_full_tiny_run_then_rerun_one_stage(workdir):
     snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
     summary = (workdir / "results/report/summary.md").read_text()
-    assert "| base |" in summary
+    for model in ("base", "score_stage1", "score", "score_single_turn", "score_no_stage1",
+                  "score_no_shaping", "rise_1", "rise_2"):
+        assert f"| {model} |" in summary
+    assert "## RISE on arith" in summary
+    for png in ("training_curves.png", "pretraining.png", "rise_accuracy_per_turn.png"):
+        assert (workdir / "results/report" / png).stat().st_size > 0
     for log in ["base_model.log", "report.log", "label/base/arith-train.log"]:
         assert (workdir / "logs" / log).exists()
     assert (workdir / "logs/benchmarks/base_model.tsv").exists()
@@ -108,6 +115,16 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     override.write_text("score: {alpha: 5.0}\n")
     jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml", str(override)))
     assert jobs["score_stage2"] == 1 and "score_stage1" not in jobs and "base_model" not in jobs
+
+    # RISE: rerunning iteration 2 does not rerun iteration 1 …
+    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml",
+                     "--forcerun", "results/models/rise_2", "--", "results/models/rise_2")
+    assert planned_jobs(proc) == {"rise_train": 1}
+    # … but iteration 2 depends on iteration 1: without M_1, both are planned
+    shutil.rmtree(workdir / "results/models/rise_1")
+    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", "results/models/rise_2")
+    assert planned_jobs(proc) == {"rise_train": 2, "rise_collect": 1, "rise_label": 1,
+                                  "rise_improve": 1}
 
     snakemake(workdir, "--cores", "2", "evaluate", "--configfile", "config/test.yaml")
     snakemake(workdir, "--configfile", "config/test.yaml",

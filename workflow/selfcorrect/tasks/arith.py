@@ -4,15 +4,16 @@ A problem is `a+b+c` (a, b in 10..99; a share of "easy" problems has c = 0). An 
 to an answer first, then works a check and states whether the check agrees:
 
     problem   32+29+48
-    attempt   99|32+29=61;61+48=109|n        (guess | worked check | verdict)
+    attempt   61|32+29=61;61+48=109|n        (guess | worked check | verdict)
 
 Why this shape (measured on this CPU, shared/TOY.md): self-correction is only learnable by a
 tiny model if checking is easier than producing an answer and an error is visible in the text
-the next attempt reads. Guessing a three-term sum in one shot is hard for a 0.5M-parameter
-model; two two-term additions are easy. So a wrong guess sits next to a check that shows the
-right value, and a second attempt *can* fix it — but the pre-training transcripts never do
-(their second attempts are re-solves that ignore the check), so the base model has no
-self-correction skill. The reward is the guess only.
+the next attempt reads. The pre-training guesser commits to an answer first and, on
+three-term problems, usually stops early at a+b; the worked check that follows always adds
+all three terms. So a wrong guess sits next to a check that shows the right value, and a
+second attempt *can* fix it — but the pre-training transcripts never do (their second attempts
+are re-solves that ignore the check), so the base model has no self-correction skill. The
+reward is the guess only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Callable
 import pandas as pd
 
 from selfcorrect.config import task_config
-from selfcorrect.tasks.base import Task, check_split, register_task
+from selfcorrect.tasks.base import RISE_FEEDBACK, Task, check_split, register_task
 
 CORRECTION = "recheck"  # short: every token of the instruction costs compute on a CPU
 WORK_PREFIX = "work "  # user prefix of check-only transcripts (see sft_transcript)
@@ -92,30 +93,32 @@ def slip(rng: random.Random, value: int) -> int:
             return wrong
 
 
-def dropped_carry(problem: Problem) -> int:
-    """The classic mental-arithmetic error: the carry out of the units column is forgotten."""
-    units = problem.a % 10 + problem.b % 10 + problem.c % 10
-    return problem.answer - 10 * (units // 10)
+def stopped_early(problem: Problem) -> int:
+    """A systematic error: the guess stops after the first addition and forgets c."""
+    return problem.a + problem.b
 
 
 def noisy_guess(rng: random.Random, problem: Problem, sft: dict) -> int:
     """The pre-training guesser: right or one random slip on two-term problems; on three-term
-    problems it usually forgets the units carry.
+    problems it usually stops early at a+b.
 
     Random slips are not enough to cap a model: greedy decoding picks the likeliest digit one
     at a time, and a symmetric ±1 slip never outvotes the right digit. A systematic error does,
-    so first-attempt accuracy plateaus (near easy share + hard share × P(no units carry) for a
-    perfect imitator, whatever the seed or the number of steps), while sampling still finds
-    the right answer now and then — something RL on the first attempt can reinforce.
+    so first-attempt accuracy plateaus near the share of two-term problems, whatever the seed
+    or the number of steps. Stopping at a+b (rather than, say, dropping a carry) keeps every
+    guess a two-term sum — the same computation as the check's first line — which a tiny model
+    learns reliably; sampling still finds the right answer now and then, something RL on the
+    first attempt can reinforce, and the check line shows both a+b and the full sum.
     """
     if problem.c == 0:
         right = rng.random() < sft["guess_accuracy_easy"]
         return problem.answer if right else slip(rng, problem.answer)
     right = rng.random() < sft["guess_accuracy_hard"]
-    return problem.answer if right else dropped_carry(problem)
+    return problem.answer if right else stopped_early(problem)
 
 
-def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict]:
+def sft_transcript(rng: random.Random, cfg: dict, instruction: str,
+                   feedback: str = RISE_FEEDBACK) -> list[dict]:
     """One pre-training conversation for the base model.
 
     - check-only transcripts (`work 32+29+48` -> `32+29=61;61+48=109`) teach the check as its
@@ -124,6 +127,9 @@ def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict
       probability `two_turn`
       an attempt 2 follows that re-solves the problem while ignoring attempt 1's check: the same
       attempt again (`copy`) or a fresh noisy guess. Nothing teaches reading the check.
+      The text before attempt 2 is the correction instruction or, with probability
+      `feedback_share`, RISE's fixed feedback, so both protocols are in-distribution for the
+      base (a real base model reads any text; a model trained from scratch only its own).
     """
     sft = cfg["sft"]
     while True:
@@ -141,8 +147,9 @@ def sft_transcript(rng: random.Random, cfg: dict, instruction: str) -> list[dict
         second = first if rng.random() < sft["copy"] else attempt(
             p, noisy_guess(rng, p, sft)
         )
+        between = feedback if rng.random() < sft["feedback_share"] else instruction
         messages += [
-            {"role": "user", "content": instruction},
+            {"role": "user", "content": between},
             {"role": "assistant", "content": second},
         ]
     return messages

@@ -28,29 +28,34 @@ Stats = dict[str, float]
 
 # --------------------------------------------------------------------------- KL estimators
 
-KL_ESTIMATORS: dict[str, KLEstimator] = {}
-
-
-def register_kl(name: str) -> Callable[[KLEstimator], KLEstimator]:
-    """Register a per-token KL estimator ``f(logp, ref_logp) -> [N, L]`` under ``name``."""
-
-    def decorate(fn: KLEstimator) -> KLEstimator:
-        if name in KL_ESTIMATORS:
-            raise ValueError(f"KL estimator {name!r} is already registered")
-        KL_ESTIMATORS[name] = fn
+def _register(table: dict, kind: str, name: str) -> Callable:
+    def decorate(fn):
+        if name in table:
+            raise ValueError(f"{kind} {name!r} is already registered")
+        table[name] = fn
         return fn
 
     return decorate
 
 
+def _lookup(table: dict, kind: str, name: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}") from None
+
+
+KL_ESTIMATORS: dict[str, KLEstimator] = {}
+
+
+def register_kl(name: str) -> Callable[[KLEstimator], KLEstimator]:
+    """Register a per-token KL estimator ``f(logp, ref_logp) -> [N, L]`` under ``name``."""
+    return _register(KL_ESTIMATORS, "KL estimator", name)
+
+
 def get_kl(name: str) -> KLEstimator:
     """The KL estimator registered as ``name``; ValueError naming the known ones otherwise."""
-    try:
-        return KL_ESTIMATORS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown KL estimator {name!r}; known: {', '.join(sorted(KL_ESTIMATORS))}"
-        ) from None
+    return _lookup(KL_ESTIMATORS, "KL estimator", name)
 
 
 # Used as a differentiable penalty, the estimators differ in what their gradient estimates
@@ -194,22 +199,12 @@ LOSSES: dict[str, LossFn] = {}
 
 def register_loss(name: str) -> Callable[[LossFn], LossFn]:
     """Register a method loss ``f(attempt1, attempt2, config) -> (loss, stats)`` as ``name``."""
-
-    def decorate(fn: LossFn) -> LossFn:
-        if name in LOSSES:
-            raise ValueError(f"loss {name!r} is already registered")
-        LOSSES[name] = fn
-        return fn
-
-    return decorate
+    return _register(LOSSES, "loss", name)
 
 
 def get_loss(name: str) -> LossFn:
     """The method loss registered as ``name``; ValueError naming the known ones otherwise."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}") from None
+    return _lookup(LOSSES, "loss", name)
 
 
 # The KL enters every loss below as a differentiable penalty β·mean_i KL_i, not folded into the

@@ -205,8 +205,17 @@ class ScoreRecipe:
                 for k, v in row.items()}
 
     def train_reward(self, row: dict) -> float:
-        """The reward the kept checkpoint is chosen by: the final attempt's."""
-        return row["reward_t2"] if self.two_attempts else row["reward_t1"]
+        """The reward the kept checkpoint is chosen by: what the method maximises (unshaped).
+
+        Stage I maximises attempt 2's reward, Stage II both attempts' (Σ_t r_t), single-turn
+        RL attempt 1's. Choosing Stage II by attempt 2 alone would keep its first steps and
+        throw away the first-attempt gains it exists for.
+        """
+        if self.method == "score_stage1":
+            return row["reward_t2"]
+        if self.method == "score_stage2":
+            return row["reward_t1"] + row["reward_t2"]
+        return row["reward_t1"]
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self) -> pd.DataFrame:
@@ -231,9 +240,10 @@ class ScoreRecipe:
 
     def keep_best(self, state: core.TrainState, row: dict) -> None:
         """Track the best moving-average training reward (one step's reward is noisy)."""
-        if self.cfg["keep"] != "best":
-            return
-        window = [self.train_reward(r) for r in state.telemetry[-self.cfg["best_window"]:]]
+        width = self.cfg["best_window"]
+        if self.cfg["keep"] != "best" or len(state.telemetry) < min(width, self.cfg["steps"]):
+            return  # a partial window is one noisy step, not a trend
+        window = [self.train_reward(r) for r in state.telemetry[-width:]]
         score = float(np.mean(window))
         if score > state.best_reward and not math.isnan(score):
             state.best_reward, state.best_step = score, state.step
