@@ -117,12 +117,12 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert jobs["score_stage2"] == 1 and "score_stage1" not in jobs and "base_model" not in jobs
 
     # RISE: rerunning iteration 2 does not rerun iteration 1 …
-    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml",
-                     "--forcerun", "results/models/rise_2", "--", "results/models/rise_2")
+    proc = snakemake(workdir, "-n", "results/models/rise_2", "--forcerun",
+                     "results/models/rise_2", "--configfile", "config/test.yaml")
     assert planned_jobs(proc) == {"rise_train": 1}
-    # … but iteration 2 depends on iteration 1: without M_1, both are planned
-    shutil.rmtree(workdir / "results/models/rise_1")
-    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", "results/models/rise_2")
+    # … but iteration 2 depends on iteration 1: rerunning M_1 replans iteration 2's whole chain
+    proc = snakemake(workdir, "-n", "results/models/rise_2", "--forcerun",
+                     "results/models/rise_1", "--configfile", "config/test.yaml")
     assert planned_jobs(proc) == {"rise_train": 2, "rise_collect": 1, "rise_label": 1,
                                   "rise_improve": 1}
 

@@ -43,10 +43,11 @@ def training_figure(logs: dict[str, pd.DataFrame]) -> Figure:
     colors = _colors(list(logs))
     for ax, (title, columns) in zip(axes, PANELS):
         for model, log in logs.items():
-            for column, style in columns:
-                if column in log:
-                    ax.plot(log["step"], smooth(log[column]), style, color=colors[model],
-                            label=model if style == "-" or len(columns) == 1 else None)
+            drawn = [(c, style) for c, style in columns if c in log]
+            for i, (column, style) in enumerate(drawn):
+                # one legend entry per model, whichever of its lines comes first
+                ax.plot(log["step"], smooth(log[column]), style, color=colors[model],
+                        label=model if i == 0 else None)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -169,6 +169,10 @@ class Arith(Task):
     prompt_template = "{question}"
     correction_instruction = CORRECTION
 
+    def solve(self, question: str) -> str:
+        """RISE's programmatic teacher (`rise.improve.teacher: solver`)."""
+        return solve(question)
+
     def sft_transcripts(self, cfg: dict) -> Callable[[random.Random], list[dict]]:
         """A generator of pre-training conversations for the base model (see sft_transcript)."""
         cfg = task_config(self.name, cfg)
