@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas as pd
 import torch
 from transformers import GenerationConfig
 
@@ -92,7 +91,3 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
         }
 
     return evaluate
-
-
-def read_curve(model_dir: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(model_dir) / PRETRAIN_LOG)
