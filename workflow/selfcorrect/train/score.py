@@ -55,8 +55,9 @@ class ScoreRecipe:
         self.cfg, self.method = cfg, method
         self.policy, self.reference, self.tokenizer = policy, core.freeze(reference), tokenizer
         self.problems, self.task, self.task_cfg = problems.reset_index(drop=True), task, task_cfg
+        self.index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
         self.checkpoint_dir = checkpoint_dir
-        self.offline = offline_starts
+        self.offline = self.group_offline(offline_starts)
         self.verify = get_verifier(task.reward)
         # a method's config holds only the settings it reads (rules/common.smk)
         self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg.get("alpha", 0.0),
@@ -123,20 +124,26 @@ class ScoreRecipe:
                 r.y2, r.r2 = g, self.reward(r.problem, g)
         return rollouts
 
+    def group_offline(self, offline: pd.DataFrame | None) -> dict[str, list[tuple[str, float]]]:
+        """Base first attempts per problem, in sample order, grouped once (not every step)."""
+        if offline is None:
+            return {}
+        ordered = offline.sort_values(["problem_id", "sample"], kind="stable")
+        return {pid: list(zip(rows["completion"], rows["reward"].astype(float)))
+                for pid, rows in ordered.groupby("problem_id", sort=True)}
+
     def offline_rollouts(self, step: int) -> list[Rollout]:
         """Stage II's extra starting states: base-model first attempts (K per problem)."""
         n_off = int(round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"]))
-        if self.offline is None or n_off == 0:
+        if not self.offline or n_off == 0:
             return []
         rng = random.Random(self.cfg["seed"] * 7919 + step)
-        pids = rng.sample(sorted(self.offline["problem_id"].unique()), n_off)
-        index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
+        pids = rng.sample(sorted(self.offline), n_off)
         out = []
         for pid in pids:
-            rows = self.offline[self.offline["problem_id"] == pid].sort_values("sample")
-            for text, reward in zip(rows["completion"].head(self.cfg["samples"]), rows["reward"]):
+            for text, reward in self.offline[pid][: self.cfg["samples"]]:
                 gen = Generation(text, 0, 0, "stop")
-                out.append(Rollout(index[pid], gen, None, float(reward), 0.0, offline=True))
+                out.append(Rollout(self.index[pid], gen, None, reward, 0.0, offline=True))
         return out
 
     # -- the loss ---------------------------------------------------------------------------
