@@ -105,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--pretrain-log", help="the tiny base model's pre-training curve")
     s.add_argument("--rise-metrics", nargs="*", default=[], help="RISE metrics files")
     s.add_argument("--out-dir", required=True)
+
+    from selfcorrect import bench
+
+    s = sub.add_parser("bench", help="performance benchmarks, each against its alternative")
+    kinds = s.add_subparsers(dest="bench", required=True, metavar="<benchmark>")
+    for name in bench.names():
+        module = bench.load(name)
+        module.add_arguments(kinds.add_parser(name, help=module.__doc__.splitlines()[0]))
     return p
 
 
@@ -151,6 +159,10 @@ def _dispatch(args) -> None:
         from selfcorrect.stages import evaluate
 
         evaluate.run(args.labels, args.name, args.benchmark, args.out_table, args.out_metrics)
+    elif args.stage == "bench":
+        from selfcorrect import bench
+
+        bench.load(args.bench).run(args)
     elif args.stage == "report":
         from selfcorrect.report.build import build_report
         from selfcorrect.report.training import write_training_plots
@@ -172,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     threads = args.threads or os.cpu_count() or 1
-    if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare"):
+    if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare", "bench"):
         import torch
 
         # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).
