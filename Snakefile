@@ -12,6 +12,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/resources.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/rollouts.smk"

@@ -7,9 +7,9 @@ rule base_model:
         "logs/base_model.log",
     benchmark:
         "logs/benchmarks/base_model.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("pretrain")  # capped at --cores locally
     resources:
-        gpu=0,
+        **needs("pretrain"),
     conda:
         "../envs/selfcorrect.yaml"
     shell:

@@ -19,11 +19,11 @@ rule rise_collect:
         "logs/rise/iter_{iter}/collect.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/collect.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("generate")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("generate"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/rollout.yaml"
     shell:
         "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -37,7 +37,9 @@ rule rise_label:
         "results/rise/iter_{iter}/labels.parquet",
     log:
         "logs/rise/iter_{iter}/label.log",
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("label")  # capped at --cores locally
+    resources:
+        **needs("label"),
     conda:
         "../envs/selfcorrect.yaml"
     shell:
@@ -59,11 +61,11 @@ rule rise_improve:
         "logs/rise/iter_{iter}/improve.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/improve.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("generate")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("generate"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/rollout.yaml"
     shell:
         "selfcorrect --threads {threads} rise-improve --model {input.model}"
         " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
@@ -82,11 +84,11 @@ rule rise_train:
         "logs/rise/iter_{iter}/train.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/train.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("train")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("train"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/train.yaml"
     shell:
         "selfcorrect --threads {threads} rise-train --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -104,11 +106,11 @@ rule rise_eval_rollout:
         cfg=rise_eval_cfg,
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.log",
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("generate")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("generate"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/rollout.yaml"
     shell:
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -122,7 +124,9 @@ rule rise_eval_label:
         "results/rise_eval/{model}/{benchmark}-{mode}.labels.parquet",
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.label.log",
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("label")  # capped at --cores locally
+    resources:
+        **needs("label"),
     conda:
         "../envs/selfcorrect.yaml"
     shell:

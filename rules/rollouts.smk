@@ -10,11 +10,11 @@ rule rollout:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
         "logs/benchmarks/rollout/{model}/{task}-{split}.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("generate")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("generate"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/rollout.yaml"
     shell:
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -28,7 +28,9 @@ rule label:
         "results/labels/{model}/{task}-{split}.parquet",
     log:
         "logs/label/{model}/{task}-{split}.log",
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("label")  # capped at --cores locally
+    resources:
+        **needs("label"),
     conda:
         "../envs/selfcorrect.yaml"
     shell:

@@ -16,11 +16,11 @@ rule score_stage1:
         "logs/score/score_stage1.log",
     benchmark:
         "logs/benchmarks/score/score_stage1.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("train")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("train"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/train.yaml"
     shell:
         "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --cfg {params.cfg:q}"
@@ -40,11 +40,11 @@ rule score_stage2:
         "logs/score/score.log",
     benchmark:
         "logs/benchmarks/score/score.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("train")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("train"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/train.yaml"
     shell:
         "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --offline-rollouts {input.offline_rollouts}"
@@ -66,11 +66,11 @@ rule score_ablation:
         "logs/score/score_{ablation}.log",
     benchmark:
         "logs/benchmarks/score/score_{ablation}.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("train")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("train"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/train.yaml"
     shell:
         "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} {params.offline} --cfg {params.cfg:q}"
