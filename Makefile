@@ -9,7 +9,7 @@ CORES ?= all
 # rules call `selfcorrect …`, installed in the venv
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test lint dryrun report clean
+.PHONY: setup run test lint dryrun report clean slurm-profile
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,16 @@ lint: setup
 
 dryrun: setup
 	$(BIN)/snakemake -n
+
+# One-time install of the Slurm profile under its bare name: `snakemake --profile slurm` looks
+# names up in ~/.config/snakemake (then /etc/xdg/snakemake). A link, so edits here apply.
+PROFILE_DIR ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+slurm-profile:
+	mkdir -p $(PROFILE_DIR)
+	@test ! -e $(PROFILE_DIR)/slurm -o -L $(PROFILE_DIR)/slurm \
+	  || { echo "$(PROFILE_DIR)/slurm exists and is not a link: move it away first"; exit 1; }
+	ln -sfn $(abspath profiles/slurm) $(PROFILE_DIR)/slurm
+	@echo "installed: snakemake --profile slurm -> $(abspath profiles/slurm)"
 
 clean:
 	rm -rf results logs .snakemake
