@@ -131,3 +131,15 @@ def test_rerun_one_stage_through_slurm(run):
     check_submissions(log, Counter({"score_stage1": 1, "rollout": 1, "label": 1}))
     assert "rollout/score_stage1_arith_test/" in log
     assert (wf / "results/models/base/config.json").stat().st_mtime_ns == before
+
+
+def test_a_real_base_model_is_only_recorded_on_the_submit_host(run):
+    """With a real model (an HF id or, here, a local directory) base_model is a localrule."""
+    wf, _ = run
+    shutil.copytree(wf / "results/models/base", wf / "local_model")
+    log = snakemake(wf, "results/models/base", "--cores", "all", *PROFILE, *CONFIG, "--verbose",
+                    "--config", f"base_model={{source: {wf / 'local_model'}}}",
+                    "--forcerun", "base_model")
+    assert "localrule base_model:" in log
+    assert "sbatch call" not in log
+    assert (wf / "results/models/base/source.json").exists()
