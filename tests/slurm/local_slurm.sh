@@ -201,6 +201,7 @@ fi
 pid_alive /run/slurmctld.pid || slurmctld
 for _ in $(seq 1 50); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.2; done
 pid_alive /run/slurmd.pid || slurmd
+for _ in $(seq 1 50); do [ -s /run/slurmd.pid ] && break; sleep 0.1; done   # written after fork
 echo "   slurmctld pid $(cat /run/slurmctld.pid), slurmd pid $(cat /run/slurmd.pid)"
 # wait for node registration; undrain if a previous (bad) config left it DRAIN/INVAL
 for i in $(seq 1 60); do
