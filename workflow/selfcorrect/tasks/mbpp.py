@@ -142,6 +142,11 @@ class MBPP(Task):
         rows = [self._row(record, split, records.origin) for record in records]
         return problems_frame(rows, records.origin)
 
+    def references(self, problems: pd.DataFrame) -> list[str]:
+        from selfcorrect.rewards.code import mbpp_spec
+
+        return [json.dumps(mbpp_spec(json.loads(t))) for t in problems["tests"]]
+
     def _row(self, record: dict, split: str, origin: str) -> dict:
         try:
             task_id = task_number(record)
