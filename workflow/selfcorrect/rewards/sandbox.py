@@ -59,6 +59,7 @@ class Limits:
     processes: int = 64  # RLIMIT_NPROC for the run's own uid (threads count too)
     file_mb: int = 16  # RLIMIT_FSIZE, and the size of bubblewrap's scratch tmpfs
     open_files: int = 256  # RLIMIT_NOFILE
+    audit: bool = True  # the harness's audit hook; False only to test the OS layers alone
     output_bytes: int = 4096  # of stderr kept (stdout goes to /dev/null; RLIMIT_FSIZE caps stderr)
 
 
@@ -200,7 +201,7 @@ class Sandbox:
             self.start()
         token = secrets.token_hex(16)
         numbers = [limits.timeout, limits.cpu_seconds, limits.memory_mb, limits.processes,
-                   limits.file_mb, limits.open_files]
+                   limits.file_mb, limits.open_files, int(limits.audit)]
         payload = "\0".join([token, *map(str, numbers), *fields]).encode("utf-8", "replace")
         # the zygote enforces the wall clock; this backstop only catches a sandbox that hangs
         reply = self._exchange(len(payload).to_bytes(8, "big") + payload, limits.timeout + 10)
