@@ -289,3 +289,49 @@ def test_a_math_answer_as_code_reference_is_a_clear_error():
 
     with pytest.raises(SelfCorrectError, match="not a test spec"):
         code_rewards.grade_code("def f(): pass", "def f(): return 1")
+
+
+UNPRIVILEGED = """
+import sys
+sys.path.insert(0, {workflow!r})
+from selfcorrect.rewards.sandbox import Limits, Sandbox, isolation_mode
+box = Sandbox()
+fast = Limits(timeout=2.0, cpu_seconds=1)
+print(isolation_mode())
+print(box.run({good!r}, {tests!r}, limits=fast).verdict)
+print(box.run("import os\\nos._exit(0)", {tests!r}, limits=fast).verdict)
+print(box.run("while True:\\n    pass", {tests!r}, limits=fast).verdict)
+box.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.access("/usr/bin/setpriv", os.X_OK),
+                    reason="needs root to become an unprivileged caller")
+@pytest.mark.parametrize("forced, expected", [("auto", "bwrap"), ("rlimits", "rlimits")])
+def test_unprivileged_caller_gets_bwrap_or_rlimits_and_says_so(root, forced, expected):
+    """Without root the sandbox cannot switch uid: bubblewrap alone, or rlimits alone."""
+    import subprocess
+    import tempfile
+
+    workflow = root / "workflow"
+    if not all(os.stat(p).st_mode & stat.S_IXOTH for p in [workflow, *workflow.parents]):
+        pytest.skip("the checkout is not readable by an unprivileged user")
+    if expected == "bwrap" and not isolation_mode().startswith("bwrap"):
+        pytest.skip("needs bubblewrap")
+    d = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        d.chmod(0o755)
+        script = d / "caller.py"
+        script.write_text(UNPRIVILEGED.format(workflow=str(workflow), good=GOOD, tests=TEST))
+        script.chmod(0o644)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+             str(script)], capture_output=True, text=True, cwd=d, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "SELFCORRECT_SANDBOX": forced},
+        )
+    finally:
+        import shutil
+
+        shutil.rmtree(d)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [expected, "pass", "crash", "timeout"]

@@ -189,7 +189,7 @@ class Sandbox:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
 
-    def run(self, program: str, tests: list[str], setup: str = "",
+    def run(self, program: str, tests: list[str], setup: str = "", *,
             limits: Limits = Limits()) -> Outcome:
         """Run `program`, then `setup`, then each test; never raises for what the program does."""
         start = time.monotonic()
@@ -246,15 +246,19 @@ def sandbox() -> Sandbox:
     pid = os.getpid()
     if pid not in _SANDBOX:
         _SANDBOX.clear()
-        _SANDBOX[pid] = Sandbox()
-        atexit.register(_SANDBOX[pid].close)
+        box = _SANDBOX[pid] = Sandbox()
+        atexit.register(box.close)
+        # pool workers leave through multiprocessing's exit path, which skips atexit
+        from multiprocessing.util import Finalize
+
+        Finalize(box, box.close, exitpriority=10)
     return _SANDBOX[pid]
 
 
-def run_program(program: str, tests: list[str], setup: str = "",
+def run_program(program: str, tests: list[str], setup: str = "", *,
                 limits: Limits = Limits()) -> Outcome:
     """Run one program against its tests in this process's sandbox."""
-    return sandbox().run(program, tests, setup, limits)
+    return sandbox().run(program, tests, setup, limits=limits)
 
 
 def _kill_uid(uid: int) -> None:
