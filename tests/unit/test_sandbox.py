@@ -186,15 +186,20 @@ def test_os_layers_hold_without_the_audit_hook(host):
             "def f(x):\n    return 0\n"
         ),
         "shell": "import subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo x > /tmp/y'])\n",
+        "kill the zygote (PID 1)": "import os\nos.kill(1, 9)\ndef f(x):\n    return 0\n",
+        "kill everything": "import os\nos.kill(-1, 9)\ndef f(x):\n    return 0\n",
     }
     before = snapshot(d)
     box = Sandbox()
     try:
+        box.run(GOOD, TEST)
+        zygote = box.proc.pid
         for name, program in attacks.items():
             outcome = box.run(program, TEST, limits=Limits(timeout=3.0, cpu_seconds=2,
                                                            processes=32, audit=False))
             assert not outcome.passed, (name, outcome)
             assert box.run(GOOD, TEST, limits=FAST).passed, name
+            assert box.proc.pid == zygote, name  # the sandbox itself survived, not restarted
         assert leftover_processes(box) == []
     finally:
         box.close()
