@@ -340,3 +340,19 @@ def test_unprivileged_caller_gets_bwrap_or_rlimits_and_says_so(root, forced, exp
         shutil.rmtree(d)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [expected, "pass", "crash", "timeout"]
+
+
+def test_results_may_use_standard_library_classes_but_not_forged_ones():
+    box = Sandbox()
+    try:
+        counter = "from collections import Counter\ndef f(s):\n    return Counter(s)\n"
+        assert box.run(counter, ["assert f('aab') == {'a': 2, 'b': 1}"]).verdict == "pass"
+        fraction = "from fractions import Fraction\ndef f(x):\n    return Fraction(x, 2)\n"
+        assert box.run(fraction, ["assert f(1) == 0.5"]).verdict == "pass"
+        # a program's own class cannot pass for a trusted one by rebinding the module attribute
+        forged = ("import collections\nclass C(collections.Counter):\n"
+                  "    def __eq__(self, other):\n        return True\n"
+                  "collections.Counter = C\ndef f(s):\n    return C(s)\n")
+        assert box.run(forged, ["assert f('a') == {'z': 9}"]).verdict == "fail"
+    finally:
+        box.close()
