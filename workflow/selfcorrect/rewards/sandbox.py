@@ -37,6 +37,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ def isolation_mode() -> str:
         )
     use_bwrap = bool(bwrap) and wanted != "rlimits" and _bwrap_works(root)
     if wanted == "bwrap" and not use_bwrap:
-        raise SelfCorrectError("SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start")
+        raise SelfCorrectError(
+            "SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start"
+        )
     if use_bwrap:
         return "bwrap+uid" if root else "bwrap"
     return "uid+rlimits" if root else "rlimits"
@@ -116,8 +119,6 @@ def _fresh_uid() -> int:
 def _interpreter(mode: str) -> str:
     # A dropped uid cannot read /root/.pyenv (where the venv's python lives), and bwrap shows
     # only /usr; as an unprivileged caller our own interpreter is readable.
-    import sys
-
     return SYSTEM_PYTHON if mode in ("bwrap+uid", "bwrap", "uid+rlimits") else sys.executable
 
 
