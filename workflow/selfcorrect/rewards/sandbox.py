@@ -10,8 +10,8 @@ first (what a run used is reported as `isolation`):
   capabilities and no_new_privs; bubblewrap started as root would leave root's capabilities
   inside (DESIGN.md);
 - bubblewrap (`bwrap`, Debian's `bubblewrap`) when installed: new user, PID, network, IPC and
-  UTS namespaces (no network at all), only /usr mounted (read-only), a size-capped tmpfs for
-  scratch, a new session (no terminal injection), killed with its parent; the zygote is PID 1
+  UTS namespaces (no network at all), only /usr mounted (read-only), everything read-only but
+  a size-capped tmpfs for scratch, a new session (no terminal injection), killed with its parent; the zygote is PID 1
   of the namespace, so every orphan comes back to it and the program cannot signal it;
 - per program, in the forked child: rlimits on CPU seconds, address space, processes, file size,
   open files and core dumps; a wall-clock limit after which the zygote kills the child, then
@@ -136,6 +136,8 @@ def _command(mode: str, uid: int, argv: list[str], scratch_bytes: int) -> list[s
             "--symlink", "usr/bin", "/bin",
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(scratch_bytes), "--tmpfs", "/tmp",
+            # bwrap's own / and /dev are writable tmpfs (RAM, no size cap): make them read-only
+            "--remount-ro", "/dev", "--remount-ro", "/",
             "--chdir", "/tmp", "--clearenv",
             "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/tmp",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
