@@ -1,8 +1,9 @@
 """The code sandbox against hostile programs: none may pass, touch the host, or stop the pool.
 
-Every hostile program below is written so that it WOULD pass its test if its attack worked (it
+Each escape or forgery below is written so that it WOULD pass its test if the attack worked (it
 defines the right function only after the attack succeeded, or forges the pass signal), so
-"not passing" means the attack failed, not merely that the program was wrong. Tests run as
+"not passing" means the attack failed, not merely that the program was wrong; the resource
+attacks (loops, bombs, floods) must end in their verdict without harming the host or the pool. Tests run as
 root here and in CI, so they exercise the strongest isolation the machine has (bwrap+uid); the
 OS layers are also checked with the harness's audit hook switched off.
 """
