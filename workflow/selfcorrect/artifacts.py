@@ -63,13 +63,19 @@ LABELS = pa.schema(
     [(name, ROLLOUTS.field(name).type) for name in ROLLOUT_KEYS]
     + [
         ("reward", pa.float32()),  # 1.0 correct, 0.0 otherwise
-        ("verdict", pa.string()),  # correct | wrong | no_answer | error
-        ("extracted", pa.string()),  # the final answer found in the completion, "" if none
-        ("error", pa.string()),  # why grading failed, "" otherwise
+        # math/exact: correct | wrong | no_answer | error
+        # code: pass | fail | timeout | crash | memory | forbidden | no_answer
+        ("verdict", pa.string()),
+        ("extracted", pa.string()),  # the final answer (code: the program run), "" if none
+        ("error", pa.string()),  # why grading failed (code: the sandbox's report), "" otherwise
         ("finish_reason", pa.string()),
         ("completion_tokens", pa.int32()),
+        ("failing_test", pa.string()),  # code: the test line that failed, "" if none or unknown
+        ("isolation", pa.string()),  # code: bwrap+uid | bwrap | uid+rlimits | rlimits; else ""
     ]
 )
+# Columns added after a kind was first written: older files read with this default.
+ADDED_COLUMNS = {"labels": {"failing_test": "", "isolation": ""}}
 
 # Per (problem, sample): one row with the reward of every turn, for metrics and reading.
 EVAL = pa.schema(
@@ -118,6 +124,7 @@ def _schema(kind: str) -> pa.Schema:
 def to_table(df: pd.DataFrame, kind: str, where: str = "<dataframe>") -> pa.Table:
     """Cast a frame to the declared schema; extra columns are dropped, missing ones are errors."""
     schema = _schema(kind)
+    df = _with_added_columns(df, kind)
     missing = [f.name for f in schema if f.name not in df.columns]
     if missing:
         raise SelfCorrectError(f"{where}: {kind} artifact is missing column {missing[0]!r}")
@@ -125,6 +132,11 @@ def to_table(df: pd.DataFrame, kind: str, where: str = "<dataframe>") -> pa.Tabl
         return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise SelfCorrectError(f"{where}: {kind} artifact has a bad value: {exc}") from None
+
+
+def _with_added_columns(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    added = {k: v for k, v in ADDED_COLUMNS.get(kind, {}).items() if k not in df.columns}
+    return df.assign(**added) if added else df
 
 
 @contextlib.contextmanager
@@ -158,6 +170,9 @@ def read_parquet(path: str | os.PathLike, kind: str) -> pd.DataFrame:
     except (pa.ArrowInvalid, OSError) as exc:
         raise SelfCorrectError(f"{path}: not a readable parquet file ({exc})") from None
     schema = _schema(kind)
+    for name, default in ADDED_COLUMNS.get(kind, {}).items():
+        if name not in table.column_names:
+            table = table.append_column(name, pa.array([default] * len(table), pa.string()))
     for field in schema:
         if field.name not in table.column_names:
             raise SelfCorrectError(f"{path}: {kind} artifact is missing column {field.name!r}")

@@ -11,9 +11,13 @@ from selfcorrect.errors import SelfCorrectError
 @dataclass(frozen=True)
 class Grade:
     reward: float  # 1.0 correct, 0.0 otherwise
-    verdict: str  # correct | wrong | no_answer | error
-    extracted: str = ""  # the final answer found in the completion
-    error: str = ""  # why grading failed
+    # math/exact: correct | wrong | no_answer | error;
+    # code: pass | fail | timeout | crash | memory | forbidden | no_answer
+    verdict: str
+    extracted: str = ""  # the final answer (math) or the program that ran (code)
+    error: str = ""  # why grading failed, or the sandbox's report for a program that did not pass
+    failing_test: str = ""  # code: the test line that failed, when known
+    isolation: str = ""  # code: how the program was isolated (selfcorrect.rewards.sandbox)
 
 
 Verifier = Callable[[str, str], Grade]
@@ -29,7 +33,7 @@ def get_verifier(name: str) -> Verifier:
 
         return grade_math
     if name == "code":
-        raise SelfCorrectError(
-            "reward 'code': labeling code tasks needs the sandboxed executor, which is not built yet"
-        )
+        from selfcorrect.rewards.code import grade_code
+
+        return grade_code
     raise SelfCorrectError(f"unknown reward {name!r} (known: exact, math, code)")

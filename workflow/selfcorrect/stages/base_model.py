@@ -80,7 +80,7 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
     def evaluate() -> dict:
         df = collect_rollouts(backend, tokenizer, problems, prompts, task.instruction(task_cfg),
                               turns=2, samples=1, sampling=sampling, model_name="base")
-        answers = dict(zip(problems["problem_id"], problems["answer"]))
+        answers = dict(zip(problems["problem_id"], task.references(problems)))
         df["reward"] = [verifier(c, answers[p]).reward
                         for c, p in zip(df["completion"], df["problem_id"])]
         by_turn = df.pivot(index="problem_id", columns="turn", values="reward")

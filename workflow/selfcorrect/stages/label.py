@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int) -> pd.DataFrame:
     """Grade every completion against its problem's reference answer."""
-    references = dict(zip(problems["problem_id"], problems["answer"]))
+    task = get_task(problems["task"].iloc[0])
+    references = dict(zip(problems["problem_id"], task.references(problems)))
     unknown = set(rollouts["problem_id"]) - references.keys()
     if unknown:
         raise SelfCorrectError(f"rollouts name problem_id {sorted(unknown)[0]!r} not in the problems")
-    task = get_task(problems["task"].iloc[0])
     pairs = [(c, references[p]) for c, p in zip(rollouts["completion"], rollouts["problem_id"])]
     grades = grade_many(pairs, workers, verifier=task.reward)
     labels = rollouts[ROLLOUT_KEYS + ["finish_reason", "completion_tokens"]].copy()
@@ -28,6 +28,8 @@ def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int) -> pd.Da
     labels["verdict"] = [g.verdict for g in grades]
     labels["extracted"] = [g.extracted for g in grades]
     labels["error"] = [g.error for g in grades]
+    labels["failing_test"] = [g.failing_test for g in grades]
+    labels["isolation"] = [g.isolation for g in grades]
     return labels
 
 

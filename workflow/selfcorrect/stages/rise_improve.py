@@ -68,7 +68,7 @@ def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str
         cands = solver_candidates(states, problems, task)
     else:
         cands = sampled_candidates(states, teacher, cfg, "teacher")
-    answers = dict(zip(problems["problem_id"], problems["answer"]))
+    answers = dict(zip(problems["problem_id"], task.references(problems)))
     grades = grade_many([(a, answers[p]) for a, p in zip(cands["action"], cands["problem_id"])],
                         workers, verifier=task.reward)
     cands["reward"] = [g.reward for g in grades]

@@ -54,6 +54,11 @@ class Task:
         """Return the split's problems with the PROBLEMS artifact columns."""
         raise NotImplementedError
 
+    def references(self, problems: pd.DataFrame) -> list[str]:
+        """What the verifier grades each problem's completions against, in row order: the
+        reference answer; code tasks return their test spec (selfcorrect.rewards.code)."""
+        return [str(a) for a in problems["answer"]]
+
     def first_prompt(self, question: str, cfg: dict | None = None) -> str:
         """The first user message: the task's prompt template around the question."""
         template = (cfg or {}).get("prompt_template") or self.prompt_template

@@ -52,6 +52,12 @@ class HumanEval(Task):
         rows = [self._row(record, index, split) for index, record in enumerate(records)]
         return problems_frame(rows, records.origin)
 
+    def references(self, problems: pd.DataFrame) -> list[str]:
+        from selfcorrect.rewards.code import humaneval_spec
+
+        return [json.dumps(humaneval_spec(json.loads(t), q))
+                for t, q in zip(problems["tests"], problems["question"])]
+
     def _row(self, record: dict, index: int, split: str) -> dict:
         program = str(record["prompt"]) + str(record["canonical_solution"])
         tests = {"test": str(record["test"]), "entry_point": str(record["entry_point"])}

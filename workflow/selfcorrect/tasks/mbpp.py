@@ -19,6 +19,8 @@ file such as mbpp.jsonl holds every row, so the split's rows are picked by task 
 from __future__ import annotations
 
 import json
+import random
+from typing import Callable
 
 import pandas as pd
 
@@ -141,6 +143,34 @@ class MBPP(Task):
         )
         rows = [self._row(record, split, records.origin) for record in records]
         return problems_frame(rows, records.origin)
+
+    def sft_transcripts(self, cfg: dict) -> Callable[[random.Random], list[dict]]:
+        """Pre-training conversations for the embedded tiny model: a training problem answered
+        with its reference program and `[DONE]`; half of them have a second attempt that
+        repeats the first after the correction instruction (a base model with no
+        self-correction skill, as for arith). Only the training split is read."""
+        problems = self.problems("train", cfg)
+        if problems.empty:
+            raise SelfCorrectError("task 'mbpp': the training split is empty: nothing to pre-train on")
+        prompts = [self.first_prompt(q, cfg) for q in problems["question"]]
+        programs = [f"{program.rstrip()}\n{PROGRAM_END}" for program in problems["answer"]]
+        instruction = self.instruction(cfg)
+
+        def transcript(rng: random.Random) -> list[dict]:
+            i = rng.randrange(len(prompts))
+            messages = [{"role": "user", "content": prompts[i]},
+                        {"role": "assistant", "content": programs[i]}]
+            if rng.random() < 0.5:
+                messages += [{"role": "user", "content": instruction},
+                             {"role": "assistant", "content": programs[i]}]
+            return messages
+
+        return transcript
+
+    def references(self, problems: pd.DataFrame) -> list[str]:
+        from selfcorrect.rewards.code import mbpp_spec
+
+        return [json.dumps(mbpp_spec(json.loads(t))) for t in problems["tests"]]
 
     def _row(self, record: dict, split: str, origin: str) -> dict:
         try:

@@ -59,6 +59,7 @@ class ScoreRecipe:
         self.checkpoint_dir = checkpoint_dir
         self.offline = self.group_offline(offline_starts)
         self.verify = get_verifier(task.reward)
+        self.references = task.references(self.problems)  # answers; test specs for code
         # a method's config holds only the settings it reads (rules/common.smk)
         self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg.get("alpha", 0.0),
                                       beta1=cfg["beta1"], beta2=cfg.get("beta2", 0.0),
@@ -105,7 +106,7 @@ class ScoreRecipe:
         return self.method
 
     def reward(self, problem: int, gen: Generation) -> float:
-        return self.verify(gen.text, self.problems["answer"].iat[problem]).reward
+        return self.verify(gen.text, self.references[problem]).reward
 
     def collect(self, step: int, batch: list[int]) -> list[Rollout]:
         k = self.cfg["samples"]
