@@ -18,6 +18,7 @@ include: "rules/models.smk"
 include: "rules/rollouts.smk"
 include: "rules/score.smk"
 include: "rules/rise.smk"
+include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

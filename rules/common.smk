@@ -1,5 +1,6 @@
 # Everything that is Python rather than rules: config validation (defaults from
 # workflow/schemas/config.schema.yaml), per-stage config subtrees, wildcard constraints.
+import hashlib
 import json
 import sys
 
@@ -29,6 +30,10 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+# recorded in the report's provenance block
+CONFIG_HASH = hashlib.sha256(as_json(config).encode()).hexdigest()[:12]
+
+
 def task_cfg(name):
     return config["tasks"].get(name, {})
 
@@ -51,11 +56,27 @@ def base_model_cfg(wildcards):
 
 
 def rollout_cfg(wildcards):
-    """Engine settings plus the sampling of this split only (train: K samples; test: greedy)."""
+    """Engine settings plus the sampling of this split only (train: K samples, T turns; test:
+    greedy, `eval_turns` attempts). Prompting baselines swap the instruction between attempts."""
     r = config["rollout"]
-    sampling = r["train" if wildcards.split == "train" else "eval"]
-    engine = {"backend": r["backend"], "batch_size": r["batch_size"], "turns": r["turns"]}
-    return as_json({"task_cfg": task_cfg(wildcards.task), "rollout": engine, "sampling": sampling})
+    train = wildcards.split == "train"
+    sampling = r["train" if train else "eval"]
+    engine = {"backend": r["backend"], "batch_size": r["batch_size"],
+              "turns": r["turns"] if train else r["eval_turns"],
+              "window": 0 if train else r["eval_window"]}
+    task = task_cfg(wildcards.task)
+    if wildcards.model in PROMPT_BASELINES:
+        task = {**task, "correction_instruction": PROMPT_BASELINES[wildcards.model]}
+    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+
+
+def model_dir(model):
+    """A model's directory; prompting-only baselines are the base model under another prompt."""
+    return "results/models/base" if model in PROMPT_BASELINES else f"results/models/{model}"
+
+
+def rollout_model(wildcards):
+    return model_dir(wildcards.model)
 
 
 def metrics_files(wildcards=None):
@@ -79,6 +100,10 @@ SCORE_RUNS = {
         "method": "score_stage2", "init": "score_stage1", "steps": _S["stage2_steps"],
         "alpha": 0.0,
     },
+    # STaR in place of REINFORCE in Stage II (the paper's last ablation)
+    "score_star_stage2": {
+        "method": "star_stage2", "init": "score_stage1", "steps": _S["stage2_steps"],
+    },
 }
 ABLATIONS = [m.removeprefix("score_") for m in SCORE_RUNS if m not in ("score", "score_stage1")]
 
@@ -87,12 +112,14 @@ wildcard_constraints:
     ablation="|".join(ABLATIONS),
 
 
+STAGE2_METHODS = {"score_stage2", "star_stage2"}  # both start from offline base attempts too
 # Settings a method never reads stay out of its config, so changing them does not rerun it.
 STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every"}
 UNUSED = {
     "score_stage1": STAGE2_ONLY,
     "single_turn": STAGE2_ONLY | {"beta2"},
     "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
+    "star_stage2": {"alpha", "interleave_stage1_every", "beta2"},
 }
 
 
@@ -117,7 +144,7 @@ def score_inputs(model):
             "ref": "results/models/base",
             "problems": f"results/data/{TRAIN_TASK}/train.parquet",
         }
-        if SCORE_RUNS[model]["method"] == "score_stage2":
+        if SCORE_RUNS[model]["method"] in STAGE2_METHODS:
             files["offline_rollouts"] = f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
             files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
         return files
@@ -233,3 +260,72 @@ def rise_metrics_files(wildcards=None):
 def rise_metrics_arg():
     files = rise_metrics_files()
     return ("--rise-metrics " + " ".join(files)) if files else ""
+
+
+# Baselines (METHODS.md "Baselines"): SFT models trained on a source model's training-split
+# rollouts (STaR iteration k on star_{k-1}'s, the rest on the base's), and Self-Refine, the base
+# model prompted with another instruction between attempts.
+BL = config["baselines"]
+STAR_MODELS = [f"star_{k}" for k in range(1, BL["star_iterations"] + 1)]
+SFT_BASELINES = {"pair_sft": "pair_sft", "pair_sft_plus": "pair_sft_plus",
+                 **{m: "star" for m in STAR_MODELS}}
+PROMPT_BASELINES = {"self_refine": BL["self_refine"]["instruction"]}
+
+
+wildcard_constraints:
+    baseline="|".join(SFT_BASELINES),
+
+
+def baseline_source(wildcards):
+    """The model whose own training rollouts a baseline learns from."""
+    name = wildcards.baseline
+    k = int(name.split("_")[1]) if name in STAR_MODELS else 1
+    return "base" if k == 1 else f"star_{k - 1}"
+
+
+def baseline_data_inputs(wildcards):
+    source = baseline_source(wildcards)
+    return {
+        "rollouts": f"results/rollouts/{source}/{TRAIN_TASK}-train.parquet",
+        "labels": f"results/labels/{source}/{TRAIN_TASK}-train.parquet",
+    }
+
+
+def baseline_kind(wildcards):
+    return SFT_BASELINES[wildcards.baseline]
+
+
+def baseline_iteration(wildcards):
+    name = wildcards.baseline
+    return int(name.split("_")[1]) if name in STAR_MODELS else 1
+
+
+def baseline_train_cfg(wildcards):
+    return as_json(BL["train"])
+
+
+# Inference-time scaling: max(budgets) samples at temperature T, two attempts, per model.
+SC = config["scaling"]
+SCALING = SC["enabled"]
+
+
+def scaling_rollout_cfg(wildcards):
+    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
+              "turns": 2, "limit": SC["problems"], "window": 0}
+    sampling = {"samples": max(SC["budgets"]), "temperature": SC["temperature"], "top_p": 1.0,
+                "max_new_tokens": SC["max_new_tokens"], "seed": SC["seed"]}
+    task = task_cfg(wildcards.benchmark)
+    if wildcards.model in PROMPT_BASELINES:
+        task = {**task, "correction_instruction": PROMPT_BASELINES[wildcards.model]}
+    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+
+
+def scaling_files(wildcards=None):
+    if not SCALING:
+        return []
+    return expand("results/scaling/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS)
+
+
+def scaling_arg():
+    files = scaling_files()
+    return ("--scaling " + " ".join(files)) if files else ""

@@ -1,10 +1,11 @@
 rule build_report:
     input:
         metrics=metrics_files(),
-        models=[f"results/models/{m}" for m in MODELS],
+        models=[model_dir(m) for m in MODELS],
         # the training-split rollouts and labels are part of the base-model DAG
         train_labels=expand("results/labels/base/{task}-train.parquet", task=TRAIN_TASK),
         rise=rise_metrics_files(),
+        scaling=scaling_files(),
     output:
         summary=report(
             "results/report/summary.md",
@@ -43,19 +44,29 @@ rule build_report:
         )
         if RISE_ITERS
         else [],
+        scaling=report(
+            "results/report/scaling.png",
+            caption="../workflow/report/scaling.rst",
+            category="Plots",
+        )
+        if SCALING
+        else [],
     params:
         metrics=metrics_files(),
         rise=rise_metrics_arg(),
         models=MODELS,
         train_logs=train_log_args(),
         pretrain_log=pretrain_log_arg(),
+        scaling=scaling_arg(),
+        config_hash=CONFIG_HASH,
     log:
         "logs/report.log",
     conda:
         "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
-        " {params.train_logs} {params.pretrain_log} {params.rise} --out-dir results/report"
+        " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
+        " --config-hash {params.config_hash} --out-dir results/report"
         " > {log} 2>&1"
 
 

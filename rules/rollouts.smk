@@ -1,6 +1,6 @@
 rule rollout:
     input:
-        model="results/models/{model}",
+        model=rollout_model,
         problems="results/data/{task}/{split}.parquet",
     output:
         "results/rollouts/{model}/{task}-{split}.parquet",

@@ -85,11 +85,16 @@ def test_invalid_config_is_one_line_and_fails(fresh):
 def test_full_tiny_run_then_rerun_one_stage(workdir):
     snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
     summary = (workdir / "results/report/summary.md").read_text()
-    for model in ("base", "score_stage1", "score", "score_single_turn", "score_no_stage1",
-                  "score_no_shaping", "rise_1", "rise_2"):
+    for model in ("base", "self_refine", "star_1", "star_2", "pair_sft", "pair_sft_plus",
+                  "score_stage1", "score", "score_single_turn", "score_no_stage1",
+                  "score_no_shaping", "score_star_stage2", "rise_1", "rise_2"):
         assert f"| {model} |" in summary
     assert "## RISE on arith" in summary
-    for png in ("training_curves.png", "pretraining.png", "rise_accuracy_per_turn.png"):
+    assert "## Inference-time scaling on arith" in summary and "## Provenance" in summary
+    # evaluation runs eval_turns = 3 attempts: accuracy per attempt up to t3
+    assert "| model | p1@t3 | m1@t3 |" in summary
+    for png in ("training_curves.png", "pretraining.png", "rise_accuracy_per_turn.png",
+                "scaling.png"):
         assert (workdir / "results/report" / png).stat().st_size > 0
     for log in ["base_model.log", "report.log", "label/base/arith-train.log"]:
         assert (workdir / "logs" / log).exists()
@@ -99,7 +104,7 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml")) == {}
     shutil.rmtree(workdir / "results/eval")
     proc = snakemake(workdir, "-n", "evaluate", "--configfile", "config/test.yaml")
-    assert planned_jobs(proc) == {"evaluate_model": 6, "evaluate": 1}
+    assert planned_jobs(proc) == {"evaluate_model": 12, "evaluate": 1}
 
     # a changed evaluation setting reruns test-split rollouts and what follows, not the base
     override = workdir / "override.yaml"
@@ -108,8 +113,14 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     jobs = planned_jobs(proc)
     assert "base_model" not in jobs and "prepare_task" not in jobs
     # the test split only, for every model: training rollouts keep their sampling
-    assert jobs["rollout"] == 6
-    assert not {"score_stage1", "score_stage2", "score_ablation"} & set(jobs)
+    assert jobs["rollout"] == 12
+    assert not {"score_stage1", "score_stage2", "score_ablation", "baseline_sft"} & set(jobs)
+
+    # STaR iteration 2 learns from star_1's own training rollouts; Pair-SFT from the base's
+    proc = snakemake(workdir, "-n", "results/models/star_2", "--forcerun",
+                     "results/models/star_1", "--configfile", "config/test.yaml")
+    assert planned_jobs(proc) == {"baseline_sft": 2, "baseline_data": 1, "rollout": 1,
+                                  "label": 1}
 
     # a Stage II setting reruns Stage II and what follows, not Stage I
     override.write_text("score: {alpha: 5.0}\n")

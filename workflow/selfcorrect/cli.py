@@ -85,6 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmark", required=True)
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("baseline-data", help="a baseline's SFT set from two-attempt rollouts")
+    s.add_argument("--kind", required=True, help="star | pair_sft | pair_sft_plus")
+    s.add_argument("--rollouts", required=True, help="training-split rollouts of the source model")
+    s.add_argument("--labels", required=True)
+    s.add_argument("--iteration", type=int, default=1)
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("sft", help="supervised fine-tuning on a baseline's SFT set")
+    s.add_argument("--init", required=True, help="the model fine-tuned (the base)")
+    s.add_argument("--data", required=True, help="baseline-data parquet")
+    s.add_argument("--cfg", type=_json, required=True, help="the baselines.train config (JSON)")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("scaling", help="inference-time scaling curve from sampled labels")
+    s.add_argument("--labels", required=True, help="K >= max(budgets) samples, two turns")
+    s.add_argument("--budgets", type=int, nargs="+", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--benchmark", required=True)
+    s.add_argument("--out", required=True)
+
     s = sub.add_parser("label", help="grade rollouts with the task's verifier")
     s.add_argument("--rollouts", required=True)
     s.add_argument("--problems", required=True)
@@ -104,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="RL training telemetry to plot")
     s.add_argument("--pretrain-log", help="the tiny base model's pre-training curve")
     s.add_argument("--rise-metrics", nargs="*", default=[], help="RISE metrics files")
+    s.add_argument("--scaling", nargs="*", default=[], help="inference-time scaling files")
+    s.add_argument("--config-hash", default="", help="recorded in the provenance block")
+    s.add_argument("--benchmarks-dir", default="logs/benchmarks",
+                   help="Snakemake benchmark files: wall time per stage")
     s.add_argument("--out-dir", required=True)
 
     from selfcorrect import bench
@@ -151,6 +175,18 @@ def _dispatch(args) -> None:
         from selfcorrect.stages import evaluate
 
         evaluate.run_rise(args.sequential, args.parallel, args.name, args.benchmark, args.out)
+    elif args.stage == "baseline-data":
+        from selfcorrect.stages import baselines
+
+        baselines.run_data(args.kind, args.rollouts, args.labels, args.iteration, args.out)
+    elif args.stage == "sft":
+        from selfcorrect.stages import baselines
+
+        baselines.run_sft(args.init, args.data, args.cfg, args.out)
+    elif args.stage == "scaling":
+        from selfcorrect.stages import baselines
+
+        baselines.run_scaling(args.labels, args.budgets, args.name, args.benchmark, args.out)
     elif args.stage == "label":
         from selfcorrect.stages import label
 
@@ -174,6 +210,13 @@ def _dispatch(args) -> None:
             from selfcorrect.report.rise import append_rise
 
             append_rise(args.rise_metrics, args.out_dir)
+        if args.scaling:
+            from selfcorrect.report.scaling import append_scaling
+
+            append_scaling(args.scaling, args.out_dir, args.models or [])
+        from selfcorrect.report.provenance import append_provenance
+
+        append_provenance(args.out_dir, args.config_hash, args.benchmarks_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     threads = args.threads or os.cpu_count() or 1
-    if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare", "bench"):
+    if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare", "bench",
+                          "baseline-data", "scaling"):
         import torch
 
         # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).

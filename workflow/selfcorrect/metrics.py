@@ -231,3 +231,41 @@ def compute_metrics(labels: pd.DataFrame) -> dict:
     out["truncation"] = truncation_rate(labels)
     out["mean_completion_tokens"] = mean_completion_tokens(labels)
     return out
+
+
+# --- inference-time scaling (SCoRe, Fig. "inference-time scaling") ---------------------------
+
+
+def _block_votes(labels: pd.DataFrame, turn: int, block: int) -> float:
+    """Majority-vote accuracy over disjoint blocks of `block` samples at `turn`.
+
+    Samples 0..K−1 of each problem form ⌊K/block⌋ disjoint blocks; each block votes on its
+    answers at `turn`, and the result is the mean over problems and blocks (using every block
+    rather than the first lowers the variance without biasing the estimate).
+    """
+    rows = labels[labels["turn"] == turn]
+    rows = rows[rows["sample"] < (rows["sample"].max() + 1) // block * block]
+    rows = rows.assign(block=rows["sample"] // block)
+    return float(_vote(rows, ["problem_id", "block"], "sample").mean())
+
+
+def scaling_curve(labels: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
+    """Accuracy at each sample budget B (METHODS, "Inference-time scaling"):
+
+    - ``parallel``: majority over B parallel first attempts;
+    - ``sequential``: B/2 parallel first attempts, each corrected once, majority over the B/2
+      second attempts (each chain spends 2 of the budget).
+
+    `labels` holds K ≥ B samples per problem with two turns (sampled, e.g. temperature 0.7).
+    """
+    rewards = turn_matrix(labels)
+    if rewards.shape[1] < 2:
+        raise SelfCorrectError("scaling: labels need two turns (a first attempt and a correction)")
+    k = samples_per_problem(labels)
+    rows = []
+    for b in budgets:
+        if b < 2 or b % 2 or b > k:
+            raise SelfCorrectError(f"scaling: budget {b} must be even, >= 2 and <= K={k}")
+        rows.append({"budget": b, "parallel": _block_votes(labels, 1, b),
+                     "sequential": _block_votes(labels, 2, b // 2)})
+    return pd.DataFrame(rows)

@@ -411,3 +411,41 @@ def rise_awr(
     max Σ log π_θ(y|s)·exp((r(s, y) − r̄_problem)/τ), groups from ``attempt1.group``
     (each sequence its own group when None, which makes every weight exp(0) = 1)."""
     return _rise_loss("awr", attempt1, config)
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@register_loss("sft")
+def sft(
+    attempt1: AttemptBatch, attempt2: AttemptBatch | None, config: LossConfig
+) -> tuple[Tensor, Stats]:
+    """Supervised fine-tuning (STaR, Pair-SFT; METHODS "Baselines"): the token-mean negative
+    log-likelihood of the target sequences in ``attempt1``, every example weighted 1."""
+    loss = weighted_nll(attempt1.logp, attempt1.mask, torch.ones_like(attempt1.reward))
+    return loss, {"loss": float(loss.detach()), "reward_mean": _mean(attempt1.reward)}
+
+
+@register_loss("star_stage2")
+def star_stage2(
+    attempt1: AttemptBatch, attempt2: AttemptBatch | None, config: LossConfig
+) -> tuple[Tensor, Stats]:
+    """STaR in place of REINFORCE in Stage II (the paper's last ablation): each attempt is
+    fine-tuned on iff it is correct (filter, then SFT: the NLL weighted by r_t ∈ {0, 1}), with
+    Stage II's β1·KL on both attempts. No baseline, no shaping: STaR has neither."""
+    attempt2 = _require_attempt2("star_stage2", attempt2)
+    nll1 = weighted_nll(attempt1.logp, attempt1.mask, attempt1.reward)
+    nll2 = weighted_nll(attempt2.logp, attempt2.mask, attempt2.reward)
+    kl1 = attempt_kl(attempt1.logp, attempt1.ref_logp, attempt1.mask, config.kl_estimator)
+    kl2 = attempt_kl(attempt2.logp, attempt2.ref_logp, attempt2.mask, config.kl_estimator)
+    kl_loss = config.beta1 * (kl1.mean() + kl2.mean())
+    loss = nll1 + nll2 + kl_loss
+    return loss, {
+        "loss": float(loss.detach()),
+        "pg_loss": float((nll1 + nll2).detach()),
+        "kl_loss": float(kl_loss.detach()),
+        "reward_t1": _mean(attempt1.reward),
+        "reward_t2": _mean(attempt2.reward),
+        "kl_t1": _mean(kl1),
+        "kl_t2": _mean(kl2),
+    }

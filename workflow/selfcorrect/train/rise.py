@@ -37,8 +37,11 @@ def problem_batches(data: pd.DataFrame, problems_per_batch: int, rng) -> list[np
             for i in range(0, len(order), problems_per_batch)]
 
 
-def train_rise(policy, tokenizer, data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Fine-tune `policy` in place on `data` (RISE_DATA rows); return per-step telemetry."""
+def train_rise(policy, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
+               ) -> pd.DataFrame:
+    """Fine-tune `policy` in place on `data` (RISE_DATA rows); return per-step telemetry.
+
+    `loss` names another registered loss on the same rows (the SFT baselines pass "sft")."""
     if data.empty:
         log.warning("no improved actions selected: the model is left unchanged")
         return pd.DataFrame(columns=["step", "epoch", "loss"])
@@ -47,8 +50,8 @@ def train_rise(policy, tokenizer, data: pd.DataFrame, cfg: dict) -> pd.DataFrame
     prompts, actions = encode(tokenizer, data)
     group = torch.tensor(pd.factorize(data["problem_id"])[0])
     reward = torch.tensor(data["reward"].to_numpy(), dtype=torch.float32)
-    loss_fn = get_loss(f"rise_{cfg['loss']}")
-    config = LossConfig(k=1, tau=cfg["tau"])
+    loss_fn = get_loss(loss or f"rise_{cfg['loss']}")
+    config = LossConfig(k=1, tau=cfg.get("tau", 0.4))
     optimizer, scheduler = core.build_optimizer(policy, cfg)
     dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
     policy.train()

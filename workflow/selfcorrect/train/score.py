@@ -9,8 +9,8 @@ One flat loop, top to bottom. Each step:
      step on the method's loss (train/losses.py), accumulated over problem-aligned micro-batches;
   5. log telemetry, checkpoint, and keep the weights with the best training reward.
 
-Methods (`method`): score_stage1, score_stage2, single_turn — the losses registered in
-train/losses.py.
+Methods (`method`): score_stage1, score_stage2, single_turn, star_stage2 (STaR in place of
+REINFORCE in Stage II) — the losses registered in train/losses.py.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from selfcorrect.train import core
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
+# Stage II and its STaR ablation train both attempts and start from offline base attempts too.
+STAGE2 = ("score_stage2", "star_stage2")
 
 
 @dataclass
@@ -115,7 +117,7 @@ class ScoreRecipe:
                 for i, _ in pairs]
         gens1 = self.backend.generate(ctx1, self.sampling(step, 1))
         rollouts = [Rollout(i, g, None, self.reward(i, g), 0.0) for (i, _), g in zip(pairs, gens1)]
-        if self.method_at(step) == "score_stage2":
+        if self.method_at(step) in STAGE2:
             rollouts += self.offline_rollouts(step)
         if self.two_attempts:
             ctx2 = [render(self.tokenizer, messages_for_turn(self.first_prompts[r.problem],
@@ -221,7 +223,7 @@ class ScoreRecipe:
         """
         if self.method == "score_stage1":
             return row["reward_t2"]
-        if self.method == "score_stage2":
+        if self.method in STAGE2:
             return row["reward_t1"] + row["reward_t2"]
         return row["reward_t1"]
 

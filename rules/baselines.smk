@@ -1,0 +1,106 @@
+# Baselines (METHODS.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
+# source model's own training-split rollouts; Self-Refine is prompting only (rules/common.smk).
+# Inference-time scaling: per model, max(budgets) sampled two-attempt chains on test problems.
+
+
+rule baseline_data:
+    input:
+        unpack(baseline_data_inputs),
+    output:
+        "results/baselines/{baseline}/data.parquet",
+    params:
+        kind=baseline_kind,
+        iteration=baseline_iteration,
+    log:
+        "logs/baselines/{baseline}/data.log",
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect baseline-data --kind {params.kind} --rollouts {input.rollouts}"
+        " --labels {input.labels} --iteration {params.iteration} --out {output} > {log} 2>&1"
+
+
+rule baseline_sft:
+    input:
+        init="results/models/base",
+        data="results/baselines/{baseline}/data.parquet",
+    output:
+        directory("results/models/{baseline}"),
+    params:
+        cfg=baseline_train_cfg,
+    log:
+        "logs/baselines/{baseline}/sft.log",
+    benchmark:
+        "logs/benchmarks/baselines/{baseline}.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} sft --init {input.init} --data {input.data}"
+        " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule baselines:
+    input:
+        [f"results/models/{m}" for m in SFT_BASELINES],
+
+
+rule scaling_rollout:
+    input:
+        model=rollout_model,
+        problems="results/data/{benchmark}/test.parquet",
+    output:
+        "results/scaling/{model}/{benchmark}.rollouts.parquet",
+    params:
+        cfg=scaling_rollout_cfg,
+    log:
+        "logs/scaling/{model}/{benchmark}.rollout.log",
+    benchmark:
+        "logs/benchmarks/scaling/{model}/{benchmark}.tsv"
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    resources:
+        gpu=1,
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule scaling_label:
+    input:
+        rollouts="results/scaling/{model}/{benchmark}.rollouts.parquet",
+        problems="results/data/{benchmark}/test.parquet",
+    output:
+        "results/scaling/{model}/{benchmark}.labels.parquet",
+    log:
+        "logs/scaling/{model}/{benchmark}.label.log",
+    threads: 8  # capped at --cores locally; a profile can override per rule
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
+        " --problems {input.problems} --out {output} > {log} 2>&1"
+
+
+rule scaling_curve:
+    input:
+        "results/scaling/{model}/{benchmark}.labels.parquet",
+    output:
+        "results/scaling/{model}/{benchmark}.json",
+    params:
+        budgets=SC["budgets"],
+    log:
+        "logs/scaling/{model}/{benchmark}.log",
+    conda:
+        "../envs/selfcorrect.yaml"
+    shell:
+        "selfcorrect scaling --labels {input} --budgets {params.budgets} --name {wildcards.model}"
+        " --benchmark {wildcards.benchmark} --out {output} > {log} 2>&1"
+
+
+rule scaling:
+    input:
+        scaling_files(),

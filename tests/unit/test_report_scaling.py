@@ -1,0 +1,69 @@
+"""The report's scaling section and provenance block, from fixture files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.report.provenance import append_provenance, stage_times
+from selfcorrect.report.scaling import append_scaling, scaling_table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CURVES = {
+    "base": [{"budget": 2, "parallel": 0.5, "sequential": 0.5},
+             {"budget": 4, "parallel": 0.5625, "sequential": 0.5}],
+    "score": [{"budget": 2, "parallel": 0.6, "sequential": 0.7},
+              {"budget": 4, "parallel": 0.65, "sequential": 0.7444}],
+}
+
+
+def _files(tmp_path):
+    paths = []
+    for model, curve in CURVES.items():
+        path = tmp_path / f"{model}.json"
+        path.write_text(json.dumps({"model": model, "benchmark": "MATH500", "curve": curve}))
+        paths.append(path)
+    return paths
+
+
+def test_scaling_table_in_percent_with_one_decimal():
+    lines = scaling_table(CURVES, ["score", "base"])
+    assert lines[0] == "| model | B=2 | B=4 |"
+    assert lines[2] == "| score | 60.0 / 70.0 | 65.0 / 74.4 |"
+    assert lines[3] == "| base | 50.0 / 50.0 | 56.2 / 50.0 |"
+
+
+def test_append_scaling_writes_section_and_plot(tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "summary.md").write_text("# Summary\n")
+    append_scaling(_files(tmp_path), out, ["base", "score"])
+    text = (out / "summary.md").read_text()
+    assert "## Inference-time scaling on MATH500" in text
+    assert "| base | 50.0 / 50.0 | 56.2 / 50.0 |" in text
+    assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_scaling_file_names_it(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SelfCorrectError, match="bad.json"):
+        append_scaling([bad], tmp_path, [])
+
+
+def test_provenance_lists_hash_versions_and_stage_times(tmp_path):
+    bench = tmp_path / "benchmarks" / "score"
+    bench.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\n"
+    (bench / "score_stage1.tsv").write_text(header + "100.4\t0:01:40\t500\n")
+    (tmp_path / "benchmarks" / "base_model.tsv").write_text(header + "59.6\t0:00:59\t400\n")
+    times = stage_times(tmp_path / "benchmarks")
+    assert list(times["job"]) == ["base_model", "score/score_stage1"]
+    (tmp_path / "summary.md").write_text("# Summary\n")
+    append_provenance(tmp_path, "abc123", tmp_path / "benchmarks")
+    text = (tmp_path / "summary.md").read_text()
+    assert "Config hash: `abc123`" in text and "torch " in text
+    assert "2.7 min in all" in text  # (100.4 + 59.6) / 60
+    assert "| score | 1 | 100 |" in text and "| base_model | 1 | 60 |" in text
