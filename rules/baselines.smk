@@ -32,11 +32,11 @@ rule baseline_sft:
         "logs/baselines/{baseline}/sft.log",
     benchmark:
         "logs/benchmarks/baselines/{baseline}.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("train")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("train"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/train.yaml"
     shell:
         "selfcorrect --threads {threads} sft --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -59,11 +59,11 @@ rule scaling_rollout:
         "logs/scaling/{model}/{benchmark}.rollout.log",
     benchmark:
         "logs/benchmarks/scaling/{model}/{benchmark}.tsv"
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("generate")  # capped at --cores locally
     resources:
-        gpu=1,
+        **needs("generate"),
     conda:
-        "../envs/selfcorrect.yaml"
+        "../envs/rollout.yaml"
     shell:
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -77,7 +77,9 @@ rule scaling_label:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     log:
         "logs/scaling/{model}/{benchmark}.label.log",
-    threads: 8  # capped at --cores locally; a profile can override per rule
+    threads: threads_of("label")  # capped at --cores locally
+    resources:
+        **needs("label"),
     conda:
         "../envs/selfcorrect.yaml"
     shell:

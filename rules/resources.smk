@@ -24,6 +24,8 @@ localrules:
     prepare_task,
     evaluate_model,
     rise_evaluate,
+    baseline_data,
+    scaling_curve,
     build_report,
 
 
