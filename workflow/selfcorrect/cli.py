@@ -15,6 +15,8 @@ import sys
 from selfcorrect.errors import SelfCorrectError
 
 log = logging.getLogger("selfcorrect")
+DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings, used when '
+                    "launched on several processes (torchrun/deepspeed)")
 
 
 def _json(text: str) -> dict:
@@ -61,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--offline-labels", help="labels of --offline-rollouts")
     s.add_argument("--cfg", type=_json, required=True, help='JSON {"task_cfg": …, "score": …}')
     s.add_argument("--checkpoints", required=True, help="checkpoint directory (for resume)")
+    s.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("rise-improve", help="RISE: improved actions at visited states")
@@ -76,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--init", required=True, help="the model fine-tuned (base or M_{k-1})")
     s.add_argument("--data", nargs="+", required=True, help="improved-action parquet files")
     s.add_argument("--cfg", type=_json, required=True, help="the rise.train config (JSON)")
+    s.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("rise-evaluate", help="RISE metrics: m1@t1, m1@tT, p1@tT, mK@t1")
@@ -137,7 +141,7 @@ def _dispatch(args) -> None:
 
         score.run(args.method, args.init, args.ref, args.problems, args.cfg["task_cfg"],
                   args.cfg["score"], args.checkpoints, args.out, args.offline_rollouts,
-                  args.offline_labels)
+                  args.offline_labels, args.distributed)
     elif args.stage == "rise-improve":
         from selfcorrect.stages import rise_improve
 
@@ -146,7 +150,7 @@ def _dispatch(args) -> None:
     elif args.stage == "rise-train":
         from selfcorrect.stages import rise_train
 
-        rise_train.run(args.init, args.data, args.cfg, args.out)
+        rise_train.run(args.init, args.data, args.cfg, args.out, args.distributed)
     elif args.stage == "rise-evaluate":
         from selfcorrect.stages import evaluate
 
