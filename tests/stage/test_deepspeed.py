@@ -74,10 +74,10 @@ def score_args(base, out, ck, stage, steps=4):
     cfg.update(steps=steps, problems_per_step=5, samples=4, max_new_tokens=8, lr=3e-3,
                warmup_steps=2, checkpoint_every=1, micro_batch_problems=2, bf16=False,
                offline_starts=0.0, keep="best", best_window=2, beta1=0.01, beta2=0.1)
-    return ["--threads", "1", "score", "--method", "score_stage2", "--init", base / "model",
+    return ["--threads", "1", "--distributed", json.dumps({"zero_stage": stage, "offload": False}),
+            "score", "--method", "score_stage2", "--init", base / "model",
             "--ref", base / "model", "--problems", base / "train.parquet",
-            "--cfg", json.dumps({"task_cfg": {}, "score": cfg}), "--checkpoints", ck,
-            "--out", out, "--distributed", json.dumps({"zero_stage": stage, "offload": False})]
+            "--cfg", json.dumps({"task_cfg": {}, "score": cfg}), "--checkpoints", ck, "--out", out]
 
 
 def launch(cmd, args, **kw):
@@ -179,9 +179,10 @@ def test_rise_two_processes_match_one(base):
         runs[name] = base / f"rise_{name}"
         # exactly the command the training rule runs
         finish(launch([*cmd, "-m", "selfcorrect.cli"],
-                      ["--threads", "1", "rise-train", "--init", base / "model", "--data",
-                       base / "improved.parquet", "--cfg", json.dumps(train), "--distributed",
-                       json.dumps({"zero_stage": stage, "offload": False}), "--out", runs[name]]))
+                      ["--threads", "1", "--distributed",
+                       json.dumps({"zero_stage": stage, "offload": False}), "rise-train",
+                       "--init", base / "model", "--data", base / "improved.parquet",
+                       "--cfg", json.dumps(train), "--out", runs[name]]))
     assert len(pd.read_parquet(runs["plain"] / "train_log.parquet")) == 6
     assert_same_run(runs["plain"], runs["zero2"])
     assert_same_run(runs["plain"], runs["zero3"])

@@ -15,8 +15,9 @@ import sys
 from selfcorrect.errors import SelfCorrectError
 
 log = logging.getLogger("selfcorrect")
-DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings, used when '
-                    "launched on several processes (torchrun/deepspeed)")
+DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings of the '
+                    "trainers (score, rise-train) when launched on several processes "
+                    "(torchrun/deepspeed); one process ignores them")
 
 
 def _json(text: str) -> dict:
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="selfcorrect", description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     s = sub.add_parser("prepare", help="write a task split's problems")
@@ -63,7 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--offline-labels", help="labels of --offline-rollouts")
     s.add_argument("--cfg", type=_json, required=True, help='JSON {"task_cfg": …, "score": …}')
     s.add_argument("--checkpoints", required=True, help="checkpoint directory (for resume)")
-    s.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("rise-improve", help="RISE: improved actions at visited states")
@@ -79,7 +80,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--init", required=True, help="the model fine-tuned (base or M_{k-1})")
     s.add_argument("--data", nargs="+", required=True, help="improved-action parquet files")
     s.add_argument("--cfg", type=_json, required=True, help="the rise.train config (JSON)")
-    s.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("rise-evaluate", help="RISE metrics: m1@t1, m1@tT, p1@tT, mK@t1")
