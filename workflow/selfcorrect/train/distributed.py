@@ -146,6 +146,18 @@ class DeepSpeedTrainer(Plain):
         if self.stage not in (0, 1, 2, 3):
             raise SelfCorrectError(f"distributed.zero_stage: {self.stage} (known: 0, 1, 2, 3)")
         zero: dict = {"stage": self.stage}
+        hidden = getattr(getattr(model, "config", None), "hidden_size", None)
+        if hidden:
+            # buckets sized to the model as the HF integration's "auto" does: DeepSpeed's
+            # defaults (5e8 elements) are for large GPU models, and under ZeRO-3 a bucket that
+            # large keeps more memory per rank than the partitioning saves on a small model
+            zero.update(reduce_bucket_size=hidden * hidden, allgather_bucket_size=hidden * hidden,
+                        stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
+                        stage3_param_persistence_threshold=10 * hidden,
+                        # keep only a few layers' parameters gathered at a time (the defaults,
+                        # 1e9, keep a model under a billion parameters whole on every rank)
+                        stage3_max_live_parameters=4 * hidden * hidden,
+                        stage3_max_reuse_distance=4 * hidden * hidden)
         params = [p for p in model.parameters() if p.requires_grad]
         betas, lr, wd = (0.9, 0.99), cfg["lr"], cfg["weight_decay"]
         if self.offload:
