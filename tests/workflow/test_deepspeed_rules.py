@@ -37,8 +37,9 @@ def test_training_rules_run_one_process_per_gpu(root, tmp_path):
     two = ["--set-resources", "score_stage1:gpu=2", "rise_train:gpu=2"]
     config = ["--configfile", "config/test.yaml", "zero3.yaml"]
     run = snakemake(tmp_path, "--cores", "2", *config, *two, "-p", "--", *TARGETS)
+    prefix = "torchrun --standalone --nproc-per-node 2 -m selfcorrect.cli --threads 1"
     launched = [line for line in run.stdout.splitlines() + run.stderr.splitlines()
-                if "torchrun --standalone --nproc-per-node 2 -m selfcorrect.cli --threads 1" in line]
+                if prefix in line]
     assert any(" score " in line for line in launched)
     assert any(" rise-train " in line for line in launched)
     # both trainers really ran on 2 processes under ZeRO-3: the sharded checkpoint says so

@@ -59,6 +59,7 @@ def _reset_peak() -> bool:
 
 def worker(args) -> None:
     """One rank: build, wrap, train `steps` steps, write this rank's figures."""
+    import gc
     import time
 
     import torch
@@ -77,8 +78,6 @@ def worker(args) -> None:
     params = sum(p.numel() for p in model.parameters())
     cfg = {"lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
     trainer = distributed.setup(model, cfg, {"zero_stage": args.worker_stage, "offload": False})
-    import gc
-
     gc.collect()
     wrapped = _status("VmRSS")
     reset = _reset_peak()
@@ -133,14 +132,16 @@ def run(args) -> None:
           "| peak - start MiB | whole-run peak MiB | s/step |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['stage']} | {r['rank']} | {r['rss_start_mib']:.0f} | {r['rss_wrapped_mib']:.0f}"
-              f" | {r['peak_train_mib']:.0f} | {r['peak_train_mib'] - r['rss_start_mib']:.0f}"
+        above = r["peak_train_mib"] - r["rss_start_mib"]
+        print(f"| {r['stage']} | {r['rank']} | {r['rss_start_mib']:.0f}"
+              f" | {r['rss_wrapped_mib']:.0f} | {r['peak_train_mib']:.0f} | {above:.0f}"
               f" | {r['peak_run_mib']:.0f} | {r['step_s']:.2f} |")
     base = [r for r in rows if r["stage"] == stages[0]]
     growth = {s: max(r["peak_train_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
               for s in stages}
+    first = stages[0]
     for s in stages[1:]:
         print(f"training peak above start-up, worst rank: ZeRO-{s} {growth[s]:.0f} MiB vs "
-              f"ZeRO-{stages[0]} {growth[stages[0]]:.0f} MiB: ratio {growth[s] / growth[stages[0]]:.2f}")
+              f"ZeRO-{first} {growth[first]:.0f} MiB: ratio {growth[s] / growth[first]:.2f}")
     print(f"(16 bytes/parameter of fp32 weights + gradients + AdamW: "
           f"{16 * base[0]['params'] / MiB:.0f} MiB per rank unpartitioned)")

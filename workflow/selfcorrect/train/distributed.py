@@ -19,10 +19,13 @@ import contextlib
 import json
 import logging
 import os
+import random
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence, TypeVar
 
+import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
@@ -265,10 +268,6 @@ class DeepSpeedTrainer(Plain):
     def save_checkpoint(self, path: Path, state: core.TrainState, cfg_hash: str) -> None:
         """DeepSpeed's sharded checkpoint (every rank writes its partitions), then, once all
         are written, rank 0 records the tag as complete and removes older tags."""
-        import random
-
-        import numpy as np
-
         tag = f"step{state.step}"
         client = {"state": asdict(state), "config_hash": cfg_hash,
                   "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
@@ -282,16 +281,10 @@ class DeepSpeedTrainer(Plain):
                 Path(tmp).write_text(json.dumps(meta) + "\n")
             for old in (path / "deepspeed").glob("step*"):
                 if old.name != tag:
-                    import shutil
-
                     shutil.rmtree(old, ignore_errors=True)
         self.dist.barrier()
 
     def load_checkpoint(self, path: Path, cfg_hash: str) -> core.TrainState | None:
-        import random
-
-        import numpy as np
-
         file = path / META
         if not file.exists():
             return None

@@ -196,7 +196,8 @@ class ScoreRecipe:
             a1 = self.attempt_batch(micro, 1)
             a2 = self.attempt_batch(micro, 2) if self.two_attempts else None
             loss, stats = get_loss(method)(a1, a2, self.loss_config)
-            scale = distributed.global_weight(len(micro), len(rollouts), t.world) * (weight > 0)
+            scale = (distributed.global_weight(len(micro), len(rollouts), t.world)
+                     if j < len(micros) else 0.0)
             t.backward(loss * scale, last=j == n_micro - 1)
             for key, value in {"loss": loss.item(), **stats}.items():
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
