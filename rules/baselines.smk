@@ -28,6 +28,7 @@ rule baseline_sft:
         directory("results/models/{baseline}"),
     params:
         cfg=baseline_train_cfg,
+        launch=launcher,
     log:
         "logs/baselines/{baseline}/sft.log",
     benchmark:
@@ -38,7 +39,7 @@ rule baseline_sft:
     conda:
         "../envs/train.yaml"
     shell:
-        "selfcorrect --threads {threads} sft --init {input.init} --data {input.data}"
+        "{params.launch} sft --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

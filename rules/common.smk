@@ -2,6 +2,7 @@
 # workflow/schemas/config.schema.yaml), per-stage config subtrees, wildcard constraints.
 import hashlib
 import json
+import shlex
 import sys
 
 from selfcorrect.config import validate_config
@@ -329,3 +330,19 @@ def scaling_files(wildcards=None):
 def scaling_arg():
     files = scaling_files()
     return ("--scaling " + " ".join(files)) if files else ""
+
+
+# Multi-process training: a training rule's command prefix from its `gpu` resource, one process
+# per GPU. gpu <= 1 runs plain `selfcorrect` (plain PyTorch); more runs it under torchrun, where
+# it trains with DeepSpeed ZeRO (`distributed` config). Used as a params function of threads and
+# resources, which Snakemake leaves out of its params rerun trigger: moving a run between 1
+# and N GPUs, or changing the ZeRO stage, does not rerun finished training.
+def launcher(wildcards, threads, resources):
+    gpus = int(getattr(resources, "gpu", 0) or 0)
+    if gpus <= 1:
+        return f"selfcorrect --threads {threads}"
+    settings = shlex.quote(as_json(config["distributed"]))
+    return (
+        f"torchrun --standalone --nproc-per-node {gpus} -m selfcorrect.cli"
+        f" --threads {max(1, threads // gpus)} --distributed {settings}"
+    )

@@ -80,6 +80,7 @@ rule rise_train:
         directory("results/models/rise_{iter}"),
     params:
         cfg=rise_train_cfg,
+        launch=launcher,
     log:
         "logs/rise/iter_{iter}/train.log",
     benchmark:
@@ -90,7 +91,7 @@ rule rise_train:
     conda:
         "../envs/train.yaml"
     shell:
-        "selfcorrect --threads {threads} rise-train --init {input.init} --data {input.data}"
+        "{params.launch} rise-train --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

@@ -11,6 +11,7 @@ rule score_stage1:
     params:
         cfg=score_cfg("score_stage1"),
         method=SCORE_RUNS["score_stage1"]["method"],
+        launch=launcher,
         checkpoints="results/checkpoints/score_stage1",
     log:
         "logs/score/score_stage1.log",
@@ -22,7 +23,7 @@ rule score_stage1:
     conda:
         "../envs/train.yaml"
     shell:
-        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --cfg {params.cfg:q}"
         " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
 
@@ -35,6 +36,7 @@ rule score_stage2:
     params:
         cfg=score_cfg("score"),
         method=SCORE_RUNS["score"]["method"],
+        launch=launcher,
         checkpoints="results/checkpoints/score",
     log:
         "logs/score/score.log",
@@ -46,7 +48,7 @@ rule score_stage2:
     conda:
         "../envs/train.yaml"
     shell:
-        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --offline-rollouts {input.offline_rollouts}"
         " --offline-labels {input.offline_labels} --cfg {params.cfg:q}"
         " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
@@ -61,6 +63,7 @@ rule score_ablation:
         cfg=ablation_cfg,
         method=ablation_method,
         offline=ablation_offline_args,
+        launch=launcher,
         checkpoints="results/checkpoints/score_{ablation}",
     log:
         "logs/score/score_{ablation}.log",
@@ -72,7 +75,7 @@ rule score_ablation:
     conda:
         "../envs/train.yaml"
     shell:
-        "selfcorrect --threads {threads} score --method {params.method} --init {input.init}"
+        "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} {params.offline} --cfg {params.cfg:q}"
         " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
 

@@ -15,6 +15,9 @@ import sys
 from selfcorrect.errors import SelfCorrectError
 
 log = logging.getLogger("selfcorrect")
+DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings of the '
+                    "trainers (score, rise-train, sft) when launched on several processes "
+                    "(torchrun/deepspeed); one process ignores them")
 
 
 def _json(text: str) -> dict:
@@ -31,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="selfcorrect", description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     s = sub.add_parser("prepare", help="write a task split's problems")
@@ -161,7 +165,7 @@ def _dispatch(args) -> None:
 
         score.run(args.method, args.init, args.ref, args.problems, args.cfg["task_cfg"],
                   args.cfg["score"], args.checkpoints, args.out, args.offline_rollouts,
-                  args.offline_labels)
+                  args.offline_labels, args.distributed)
     elif args.stage == "rise-improve":
         from selfcorrect.stages import rise_improve
 
@@ -170,7 +174,7 @@ def _dispatch(args) -> None:
     elif args.stage == "rise-train":
         from selfcorrect.stages import rise_train
 
-        rise_train.run(args.init, args.data, args.cfg, args.out)
+        rise_train.run(args.init, args.data, args.cfg, args.out, args.distributed)
     elif args.stage == "rise-evaluate":
         from selfcorrect.stages import evaluate
 
@@ -182,7 +186,7 @@ def _dispatch(args) -> None:
     elif args.stage == "sft":
         from selfcorrect.stages import baselines
 
-        baselines.run_sft(args.init, args.data, args.cfg, args.out)
+        baselines.run_sft(args.init, args.data, args.cfg, args.out, args.distributed)
     elif args.stage == "scaling":
         from selfcorrect.stages import baselines
 

@@ -37,18 +37,22 @@ def run_data(kind: str, rollouts_path: str, labels_path: str, iteration: int, ou
     log.info("%s: %d training examples from %d traces -> %s", kind, len(data), len(t), out)
 
 
-def run_sft(init_dir: str, data_path: str, cfg: dict, out: str) -> None:
+def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
+            distributed_cfg: dict | None = None) -> None:
     from selfcorrect.models.load import load_model
+    from selfcorrect.train import distributed
     from selfcorrect.train.rise import train_rise
 
     data = read_parquet(data_path, "rise_data")
     policy, tokenizer = load_model(init_dir)
-    telemetry = train_rise(policy, tokenizer, data, cfg, loss="sft")
-    with atomic_path(out) as tmp:
-        policy.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        telemetry.to_parquet(Path(tmp) / "train_log.parquet", index=False)
-    log.info("fine-tuned on %d examples -> %s", len(data), out)
+    # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
+    trainer = distributed.setup(policy, cfg, distributed_cfg)
+    telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")
+    trainer.save_pretrained(
+        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / "train_log.parquet", index=False))
+    if trainer.is_main:
+        log.info("fine-tuned on %d examples -> %s", len(data), out)
+    trainer.close()
 
 
 def run_scaling(labels_path: str, budgets: list[int], name: str, benchmark: str, out: str) -> None:

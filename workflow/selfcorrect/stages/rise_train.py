@@ -8,22 +8,24 @@ on iteration k's data only.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
-from selfcorrect.artifacts import atomic_path, read_parquet
+from selfcorrect.artifacts import read_parquet
 from selfcorrect.models.load import load_model
+from selfcorrect.train import distributed
 from selfcorrect.train.rise import train_rise
 from selfcorrect.train.rise_data import aggregate
 
 log = logging.getLogger(__name__)
 
 
-def run(init_dir: str, data_paths: list[str], cfg: dict, out: str) -> None:
+def run(init_dir: str, data_paths: list[str], cfg: dict, out: str,
+        distributed_cfg: dict | None = None) -> None:
     data = aggregate([read_parquet(p, "rise_data") for p in data_paths])
     policy, tokenizer = load_model(init_dir)
-    telemetry = train_rise(policy, tokenizer, data, cfg)
-    with atomic_path(out) as tmp:
-        policy.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        telemetry.to_parquet(Path(tmp) / "train_log.parquet", index=False)
-    log.info("trained on %d actions from %d file(s) -> %s", len(data), len(data_paths), out)
+    # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
+    trainer = distributed.setup(policy, cfg, distributed_cfg)
+    telemetry = train_rise(trainer, tokenizer, data, cfg)
+    trainer.save_pretrained(
+        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / "train_log.parquet", index=False))
+    if trainer.is_main:
+        log.info("trained on %d actions from %d file(s) -> %s", len(data), len(data_paths), out)
+    trainer.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from selfcorrect.artifacts import atomic_path, read_parquet
+from selfcorrect.artifacts import read_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
@@ -36,7 +36,7 @@ def offline_starts(rollouts_path: str | None, labels_path: str | None) -> pd.Dat
 
 def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: dict, cfg: dict,
         checkpoints: str, out: str, offline_rollouts: str | None = None,
-        offline_labels: str | None = None) -> None:
+        offline_labels: str | None = None, distributed: dict | None = None) -> None:
     if method not in LOSSES:
         raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
     problems = read_parquet(problems_path, "problems")
@@ -44,12 +44,14 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
     policy, tokenizer = load_model(init_dir)
     reference, _ = load_model(ref_dir)
     recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
-                         Path(checkpoints), offline_starts(offline_rollouts, offline_labels))
+                         Path(checkpoints), offline_starts(offline_rollouts, offline_labels),
+                         distributed)
     telemetry = recipe.train()
-    with atomic_path(out) as tmp:
-        policy.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        telemetry.to_parquet(Path(tmp) / TRAIN_LOG, index=False)
-    last = telemetry.iloc[-1].to_dict()
-    log.info("%s done: %s", method, {k: round(v, 3) for k, v in last.items()
-                                     if isinstance(v, float)})
+    # on N processes: rank 0 writes the whole model, gathered from every rank's partition
+    recipe.trainer.save_pretrained(
+        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / TRAIN_LOG, index=False))
+    if recipe.trainer.is_main:
+        last = telemetry.iloc[-1].to_dict()
+        log.info("%s done: %s", method, {k: round(v, 3) for k, v in last.items()
+                                         if isinstance(v, float)})
+    recipe.trainer.close()

@@ -59,9 +59,13 @@ def build_optimizer(model, cfg: dict):
         betas=(0.9, 0.99),
         weight_decay=cfg["weight_decay"],
     )
+    return opt, warmup_schedule(opt, cfg)
+
+
+def warmup_schedule(optimizer, cfg: dict):
+    """Linear warm-up over `warmup_steps`, then constant (also bound to DeepSpeed's optimizer)."""
     warmup = max(1, cfg["warmup_steps"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
-    return opt, sched
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
 
 
 def freeze(model):

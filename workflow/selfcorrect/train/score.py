@@ -9,6 +9,10 @@ One flat loop, top to bottom. Each step:
      step on the method's loss (train/losses.py), accumulated over problem-aligned micro-batches;
   5. log telemetry, checkpoint, and keep the weights with the best training reward.
 
+On N processes (torchrun/deepspeed, train/distributed.py) rank 0 generates and labels the
+whole global batch, every rank receives it and trains on its share of whole problems under
+DeepSpeed ZeRO; the result is the single-process step on the same global batch.
+
 Methods (`method`): score_stage1, score_stage2, single_turn, star_stage2 (STaR in place of
 REINFORCE in Stage II) — the losses registered in train/losses.py.
 """
@@ -28,10 +32,11 @@ import torch
 from tqdm import tqdm
 
 from selfcorrect.conversation import messages_for_turn, render
+from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout.backend import Generation, Sampling
 from selfcorrect.rollout.hf import HFBackend
-from selfcorrect.train import core
+from selfcorrect.train import core, distributed
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
@@ -53,9 +58,17 @@ class Rollout:
 
 class ScoreRecipe:
     def __init__(self, cfg: dict, method: str, policy, reference, tokenizer, problems: pd.DataFrame,
-                 task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None):
+                 task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None,
+                 distributed_cfg: dict | None = None):
         self.cfg, self.method = cfg, method
-        self.policy, self.reference, self.tokenizer = policy, core.freeze(reference), tokenizer
+        # plain PyTorch on one process, DeepSpeed ZeRO on several; `policy` runs the forward
+        # (the DeepSpeed engine there), `trainer.module` is the model itself
+        self.trainer = distributed.setup(policy, cfg, distributed_cfg)
+        if cfg["problems_per_step"] < self.trainer.world:
+            raise SelfCorrectError(f"score.problems_per_step: {cfg['problems_per_step']} is "
+                                   f"fewer than the {self.trainer.world} processes")
+        self.policy, self.reference, self.tokenizer = (self.trainer.model, core.freeze(reference),
+                                                       tokenizer)
         self.problems, self.task, self.task_cfg = problems.reset_index(drop=True), task, task_cfg
         self.index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
         self.checkpoint_dir = checkpoint_dir
@@ -71,16 +84,14 @@ class ScoreRecipe:
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
         self.backend = HFBackend(policy, tokenizer, batch_size=cfg["generation_batch_size"],
                                  progress=False)
-        self.optimizer, self.scheduler = core.build_optimizer(policy, cfg)
         self.cfg_hash = core.config_hash({"method": method, **cfg})
         self.best_state: dict | None = None
 
     # -- setup / resume ---------------------------------------------------------------------
     def setup(self) -> core.TrainState:
-        state = core.load_checkpoint(self.checkpoint_dir, self.policy, self.optimizer,
-                                     self.scheduler, self.cfg_hash)
+        state = self.trainer.load_checkpoint(self.checkpoint_dir, self.cfg_hash)
         best = self.checkpoint_dir / "best.pt"
-        if state is not None and best.exists():
+        if state is not None and best.exists() and self.trainer.is_main:
             self.best_state = torch.load(best, weights_only=True)
         return state or core.TrainState()
 
@@ -169,26 +180,32 @@ class ScoreRecipe:
 
     def update(self, rollouts: list[Rollout], method: str) -> dict:
         """One optimizer step, accumulated over micro-batches of whole problems (so the
-        leave-one-out baseline inside each micro-batch is exact)."""
+        leave-one-out baseline inside each micro-batch is exact). On N processes each rank
+        takes its share of the problems; a rank with fewer micro-batches than another repeats
+        its first with weight 0, because every backward under ZeRO is a collective."""
         k = self.cfg["samples"]
-        groups = [rollouts[i : i + k] for i in range(0, len(rollouts), k)]
+        t = self.trainer
+        groups = distributed.shard([rollouts[i : i + k] for i in range(0, len(rollouts), k)],
+                                   t.rank, t.world)
         per_micro = self.cfg["micro_batch_problems"]
+        micros = [[r for g in groups[s : s + per_micro] for r in g]
+                  for s in range(0, len(groups), per_micro)]
+        n_micro = int(t.all_max([len(micros)])[0])
         self.policy.train()
         totals: dict[str, float] = {}
-        for start in range(0, len(groups), per_micro):
-            micro = [r for g in groups[start : start + per_micro] for r in g]
+        for j in range(n_micro):
+            micro = micros[j] if j < len(micros) else micros[0]
+            weight = len(micro) / len(rollouts) if j < len(micros) else 0.0
             a1 = self.attempt_batch(micro, 1)
             a2 = self.attempt_batch(micro, 2) if self.two_attempts else None
             loss, stats = get_loss(method)(a1, a2, self.loss_config)
-            weight = len(micro) / len(rollouts)
-            (loss * weight).backward()
+            scale = (distributed.global_weight(len(micro), len(rollouts), t.world)
+                     if j < len(micros) else 0.0)
+            t.backward(loss * scale, last=j == n_micro - 1)
             for key, value in {"loss": loss.item(), **stats}.items():
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
-        totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(
-            self.policy.parameters(), self.cfg["max_grad_norm"]))
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        totals = dict(zip(totals, t.all_sum(list(totals.values()))))
+        totals["grad_norm"] = t.step()
         return totals
 
     # -- telemetry --------------------------------------------------------------------------
@@ -231,10 +248,16 @@ class ScoreRecipe:
     def train(self) -> pd.DataFrame:
         state = self.setup()
         steps = self.cfg["steps"]
-        bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method)
+        bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method,
+                   disable=not self.trainer.is_main)
         for step in bar:
             start = time.perf_counter()
-            rollouts = self.collect(step, self.step_problems(step))
+            model = self.trainer.generation_model()  # a collective under ZeRO-3
+            rollouts = None
+            if self.trainer.is_main:
+                self.backend.update_weights(model)
+                rollouts = self.collect(step, self.step_problems(step))
+            rollouts = self.trainer.broadcast(rollouts)
             stats = self.update(rollouts, self.method_at(step))
             row = self.telemetry(step, rollouts, stats, time.perf_counter() - start)
             state.telemetry.append(row)
@@ -243,8 +266,7 @@ class ScoreRecipe:
             bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
                             edit=f"{row.get('edit_rate', 0):.2f}")
             if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
-                core.save_checkpoint(self.checkpoint_dir, self.policy, self.optimizer,
-                                     self.scheduler, state, self.cfg_hash)
+                self.trainer.save_checkpoint(self.checkpoint_dir, state, self.cfg_hash)
         self.restore_kept(state)
         return pd.DataFrame(state.telemetry)
 
@@ -257,12 +279,14 @@ class ScoreRecipe:
         score = float(np.mean(window))
         if score > state.best_reward and not math.isnan(score):
             state.best_reward, state.best_step = score, state.step
-            self.best_state = {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
-            with core.atomic_path(self.checkpoint_dir / "best.pt") as tmp:
-                torch.save(self.best_state, tmp)
+            self.best_state = self.trainer.full_state_dict()  # rank 0 only; a collective
+            if self.trainer.is_main:
+                with core.atomic_path(self.checkpoint_dir / "best.pt") as tmp:
+                    torch.save(self.best_state, tmp)
 
     def restore_kept(self, state: core.TrainState) -> None:
-        if self.cfg["keep"] == "best" and self.best_state is not None:
-            self.policy.load_state_dict(self.best_state)
+        # every rank takes the same branch (the telemetry is the same on all of them)
+        if self.cfg["keep"] == "best" and state.best_step >= 0:
+            self.trainer.load_full_state_dict(self.best_state)
             log.info("kept step %d (moving-average training reward %.3f)",
                      state.best_step, state.best_reward)
