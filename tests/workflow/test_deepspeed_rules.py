@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
        "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}
 COPY = ["Snakefile", "rules", "config", "envs", "workflow/schemas", "workflow/report"]
-TARGETS = ["results/models/score_stage1", "results/models/rise_1"]
+TARGETS = ["results/models/score_stage1", "results/models/rise_1", "results/models/pair_sft"]
 
 
 def snakemake(cwd, *args):
@@ -34,7 +34,7 @@ def test_training_rules_run_one_process_per_gpu(root, tmp_path):
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     (tmp_path / "zero3.yaml").write_text("distributed: {zero_stage: 3}\n")
-    two = ["--set-resources", "score_stage1:gpu=2", "rise_train:gpu=2"]
+    two = ["--set-resources", "score_stage1:gpu=2", "rise_train:gpu=2", "baseline_sft:gpu=2"]
     config = ["--configfile", "config/test.yaml", "zero3.yaml"]
     run = snakemake(tmp_path, "--cores", "2", *config, *two, "-p", "--", *TARGETS)
     prefix = "torchrun --standalone --nproc-per-node 2 -m selfcorrect.cli --threads 1"
@@ -42,6 +42,7 @@ def test_training_rules_run_one_process_per_gpu(root, tmp_path):
                 if prefix in line]
     assert any(" score " in line for line in launched)
     assert any(" rise-train " in line for line in launched)
+    assert any(" sft " in line for line in launched)
     # both trainers really ran on 2 processes under ZeRO-3: the sharded checkpoint says so
     meta = json.loads((tmp_path / "results/checkpoints/score_stage1/deepspeed.json").read_text())
     assert (meta["world_size"], meta["zero_stage"]) == (2, 3)
