@@ -29,8 +29,7 @@ from tqdm import tqdm
 
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.rewards import get_verifier
-from selfcorrect.rollout.backend import Generation, Sampling
-from selfcorrect.rollout.hf import HFBackend
+from selfcorrect.rollout.backend import Generation, Sampling, get_backend
 from selfcorrect.train import core
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
@@ -66,8 +65,10 @@ class ScoreRecipe:
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
-        self.backend = HFBackend(policy, tokenizer, batch_size=cfg["generation_batch_size"],
-                                 progress=False)
+        # hf samples the policy module itself; vllm starts from the init directory's weights
+        # and receives the policy's before every step (`update_weights` in `train`)
+        self.backend = get_backend(cfg.get("backend", "hf"), policy, tokenizer,
+                                   {"batch_size": cfg["generation_batch_size"], "progress": False})
         self.optimizer, self.scheduler = core.build_optimizer(policy, cfg)
         self.cfg_hash = core.config_hash({"method": method, **cfg})
         self.best_state: dict | None = None
@@ -231,6 +232,7 @@ class ScoreRecipe:
         bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method)
         for step in bar:
             start = time.perf_counter()
+            self.backend.update_weights(self.policy)  # in place; after a resume, too
             rollouts = self.collect(step, self.step_problems(step))
             stats = self.update(rollouts, self.method_at(step))
             row = self.telemetry(step, rollouts, stats, time.perf_counter() - start)
