@@ -76,6 +76,17 @@ class VLLMBackend:
                                                           "is_checkpoint_format": True})
         self.llm.reset_prefix_cache()  # cached blocks hold KV computed with the old weights
 
+    def prompt_logprobs(self, sequences: list[list[int]]) -> list[torch.Tensor]:
+        """log p(token_i | tokens_<i) for i >= 1 of each sequence, under the engine's weights
+        (raw log-probs, before any temperature), e.g. to check a weight sync."""
+        from vllm.inputs import TokensPrompt
+
+        params = self.sampling_params(Sampling(max_new_tokens=1), prompt_logprobs=0)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in sequences],
+                                    params, use_tqdm=False)
+        return [torch.tensor([lp[t].logprob for t, lp in zip(ids[1:], out.prompt_logprobs[1:])])
+                for ids, out in zip(sequences, outputs)]
+
     def sampling_params(self, sampling: Sampling, **extra):
         from vllm import SamplingParams
 
