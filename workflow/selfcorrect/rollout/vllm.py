@@ -14,7 +14,9 @@ multi-process engine needs an `if __name__ == "__main__"` guard in whatever star
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 import torch
 
@@ -23,6 +25,7 @@ from selfcorrect.rollout.backend import Generation, Sampling
 
 # Set before vllm is first imported (its env module reads them then): in-process engine,
 # a 1 GiB KV cache on CPU (vLLM's default sizing asks for far more than a laptop has free).
+log = logging.getLogger(__name__)
 ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}
 
 
@@ -71,10 +74,13 @@ class VLLMBackend:
 
     def update_weights(self, model) -> None:
         """Copy `model`'s parameters into the running engine (no restart)."""
+        start = time.perf_counter()
         weights = [(name, t.detach()) for name, t in model.state_dict().items()]
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights),
                                                           "is_checkpoint_format": True})
         self.llm.reset_prefix_cache()  # cached blocks hold KV computed with the old weights
+        log.info("vllm: %d weight tensors synced in place in %.3f s", len(weights),
+                 time.perf_counter() - start)
 
     def prompt_logprobs(self, sequences: list[list[int]]) -> list[torch.Tensor]:
         """log p(token_i | tokens_<i) for i >= 1 of each sequence, under the engine's weights
