@@ -152,3 +152,15 @@ def test_weight_update_in_place_matches_the_updated_model(base, engine):
         engine.update_weights(model)
     restored = engine.prompt_logprobs(seqs)
     assert all(torch.allclose(r, b, atol=1e-5) for r, b in zip(restored, before))
+
+
+def test_an_unsupported_head_size_fails_before_the_engine_starts(tmp_path):
+    from selfcorrect.errors import SelfCorrectError
+    from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.rollout.vllm import VLLMBackend
+
+    tok = build_tokenizer()  # config/test.yaml's shape: 32 hidden / 2 heads = head size 16
+    build_model(tok, {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2,
+                      "max_positions": 128}).save_pretrained(tmp_path)
+    with pytest.raises(SelfCorrectError, match="head size 16 is not supported .*rollout.backend: hf"):
+        VLLMBackend(str(tmp_path), tok)

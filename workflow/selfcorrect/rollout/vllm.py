@@ -54,6 +54,8 @@ class VLLMBackend:
         self.tokenizer = tokenizer
         self.eos = tokenizer.eos_token_id
         cuda = torch.cuda.is_available()
+        if not cuda:
+            _check_cpu_head_size(source)
         try:
             self.llm = LLM(
                 model=source,
@@ -127,3 +129,18 @@ class VLLMBackend:
             text_tokens, reason = tokens, "length"
         text = self.tokenizer.decode(text_tokens, skip_special_tokens=True)
         return Generation(text, len(prompt), len(tokens), reason, tuple(tokens), tuple(prompt))
+
+
+def _check_cpu_head_size(source: str) -> None:
+    """vLLM's CPU attention supports a few head sizes only, and an unsupported one fails at the
+    first generation, after the engine started: say so up front, naming the model."""
+    from transformers import AutoConfig
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    cfg = AutoConfig.from_pretrained(source)
+    head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head not in supported:
+        raise SelfCorrectError(
+            f"{source}: head size {head} is not supported by vLLM's CPU attention "
+            f"(supported: {', '.join(map(str, supported))}); use rollout.backend: hf")
