@@ -112,7 +112,8 @@ def hf_logprobs(model, seqs: list[list[int]]) -> list[torch.Tensor]:
         out = []
         for ids in seqs:
             logits = model(torch.tensor([ids])).logits[0, :-1].float()
-            out.append(torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0])
+            targets = torch.tensor(ids[1:])[:, None]
+            out.append(torch.log_softmax(logits, -1).gather(1, targets)[:, 0])
         return out
 
 
@@ -162,5 +163,5 @@ def test_an_unsupported_head_size_fails_before_the_engine_starts(tmp_path):
     tok = build_tokenizer()  # config/test.yaml's shape: 32 hidden / 2 heads = head size 16
     build_model(tok, {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2,
                       "max_positions": 128}).save_pretrained(tmp_path)
-    with pytest.raises(SelfCorrectError, match="head size 16 is not supported .*rollout.backend: hf"):
+    with pytest.raises(SelfCorrectError, match="head size 16 is not supported .*backend: hf"):
         VLLMBackend(str(tmp_path), tok)

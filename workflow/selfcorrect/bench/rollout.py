@@ -52,7 +52,8 @@ def _best(runs: dict, repeats: int, before) -> dict[str, tuple[float, int]]:
             before()
             start = time.perf_counter()
             tokens = fn()
-            best[name] = min(best.get(name, (float("inf"), 0)), (time.perf_counter() - start, tokens))
+            run = (time.perf_counter() - start, tokens)
+            best[name] = min(best.get(name, run), run)
     return best
 
 

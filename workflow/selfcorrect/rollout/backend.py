@@ -64,7 +64,7 @@ def resolve_backend(name: str) -> str:
 
 def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
     """An engine for `model`. vLLM loads the weights from the model's directory
-    (`model.name_or_path`); a trainer whose weights differ calls `update_weights` before sampling."""
+    (`model.name_or_path`); a trainer whose weights differ calls `update_weights` first."""
     from selfcorrect.errors import SelfCorrectError
 
     name = resolve_backend(name)
