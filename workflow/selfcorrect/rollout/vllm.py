@@ -23,9 +23,9 @@ import torch
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rollout.backend import Generation, Sampling
 
+log = logging.getLogger(__name__)
 # Set before vllm is first imported (its env module reads them then): in-process engine,
 # a 1 GiB KV cache on CPU (vLLM's default sizing asks for far more than a laptop has free).
-log = logging.getLogger(__name__)
 ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}
 
 

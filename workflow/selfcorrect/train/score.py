@@ -66,9 +66,11 @@ class ScoreRecipe:
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
         # hf samples the policy module itself; vllm starts from the init directory's weights
-        # and receives the policy's before every step (`update_weights` in `train`)
+        # and receives the policy's before every step (`update_weights` in `train`); on a GPU
+        # it leaves most of the memory to training, which shares the device
         self.backend = get_backend(cfg.get("backend", "hf"), policy, tokenizer,
-                                   {"batch_size": cfg["generation_batch_size"], "progress": False})
+                                   {"batch_size": cfg["generation_batch_size"], "progress": False,
+                                    "gpu_memory_utilization": 0.3})
         self.optimizer, self.scheduler = core.build_optimizer(policy, cfg)
         self.cfg_hash = core.config_hash({"method": method, **cfg})
         self.best_state: dict | None = None
