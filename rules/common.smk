@@ -134,7 +134,9 @@ def run_config(model):
 
 def score_cfg(model):
     return lambda wildcards: as_json(
-        {"task_cfg": task_cfg(TRAIN_TASK), "score": run_config(model)}
+        # the rollout engine samples the policy's attempts (weights synced every step)
+        {"task_cfg": task_cfg(TRAIN_TASK),
+         "score": {**run_config(model), "backend": config["rollout"]["backend"]}}
     )
 
 
@@ -216,7 +218,7 @@ def rise_collect_cfg(wildcards):
 
 
 def rise_improve_cfg(wildcards):
-    return as_json(R["improve"])
+    return as_json({**R["improve"], "backend": config["rollout"]["backend"]})
 
 
 def rise_train_init(wildcards):

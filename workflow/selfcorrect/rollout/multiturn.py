@@ -34,6 +34,8 @@ def collect_rollouts(
     """
     pairs = [(i, s) for i in range(len(problems)) for s in range(samples)]
     history: list[list[str]] = [[] for _ in pairs]
+    # plain dicts: a pandas row lookup per attempt cost as much as a tiny model's generation
+    keys = problems[["task", "split", "problem_id"]].to_dict("records")
     rows = []
     for turn in range(1, turns + 1):
         contexts = [
@@ -49,7 +51,7 @@ def collect_rollouts(
                  new_tokens / max(elapsed, 1e-9))
         for j, ((i, s), ctx, gen) in enumerate(zip(pairs, contexts, gens)):
             history[j].append(gen.text)
-            rows.append(_row(problems.iloc[i], s, turn, ctx, gen, sampling, model_name, backend))
+            rows.append(_row(keys[i], s, turn, ctx, gen, sampling, model_name, backend))
     return pd.DataFrame(rows)
 
 

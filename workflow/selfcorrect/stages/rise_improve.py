@@ -33,7 +33,8 @@ def visited_states(rollouts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
 def sampled_candidates(states: pd.DataFrame, model_dir: str, cfg: dict, source: str) -> pd.DataFrame:
     """N samples from a model at every state (best-of-N self-distillation, or a teacher)."""
     model, tokenizer = load_model(model_dir)
-    backend = get_backend("hf", model, tokenizer, {"batch_size": cfg["batch_size"]})
+    backend = get_backend(cfg.get("backend", "hf"), model, tokenizer,
+                          {"batch_size": cfg["batch_size"]})
     n = cfg["best_of"]
     contexts = [c for c in states["context"] for _ in range(n)]
     sampling = Sampling(temperature=cfg["temperature"], max_new_tokens=cfg["max_new_tokens"],

@@ -34,8 +34,7 @@ from tqdm import tqdm
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
-from selfcorrect.rollout.backend import Generation, Sampling
-from selfcorrect.rollout.hf import HFBackend
+from selfcorrect.rollout.backend import Generation, Sampling, get_backend
 from selfcorrect.train import core, distributed
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
@@ -82,8 +81,14 @@ class ScoreRecipe:
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
-        self.backend = HFBackend(policy, tokenizer, batch_size=cfg["generation_batch_size"],
-                                 progress=False)
+        # Only the main process generates (train/distributed.py). hf samples the policy module
+        # itself; vllm starts from the init directory's weights and receives the policy's
+        # before every step (`update_weights` in `train`); on a GPU it leaves most of the
+        # memory to training, which shares the device.
+        self.backend = (get_backend(cfg.get("backend", "hf"), policy, tokenizer,
+                                    {"batch_size": cfg["generation_batch_size"], "progress": False,
+                                     "gpu_memory_utilization": 0.3})
+                        if self.trainer.is_main else None)
         self.cfg_hash = core.config_hash({"method": method, **cfg})
         self.best_state: dict | None = None
 
@@ -255,7 +260,7 @@ class ScoreRecipe:
             model = self.trainer.generation_model()  # a collective under ZeRO-3
             rollouts = None
             if self.trainer.is_main:
-                self.backend.update_weights(model)
+                self.backend.update_weights(model)  # in place; after a resume, too
                 rollouts = self.collect(step, self.step_problems(step))
             rollouts = self.trainer.broadcast(rollouts)
             stats = self.update(rollouts, self.method_at(step))
