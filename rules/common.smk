@@ -65,10 +65,15 @@ def rollout_cfg(wildcards):
     engine = {"backend": r["backend"], "batch_size": r["batch_size"],
               "turns": r["turns"] if train else r["eval_turns"],
               "window": 0 if train else r["eval_window"]}
-    task = task_cfg(wildcards.task)
-    if wildcards.model in PROMPT_BASELINES:
-        task = {**task, "correction_instruction": PROMPT_BASELINES[wildcards.model]}
+    task = model_task_cfg(wildcards.task, wildcards.model)
     return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+
+
+def model_task_cfg(task, model):
+    """A task's settings as `model` is prompted: prompting baselines swap the instruction."""
+    if model in PROMPT_BASELINES:
+        return {**task_cfg(task), "correction_instruction": PROMPT_BASELINES[model]}
+    return task_cfg(task)
 
 
 def model_dir(model):
@@ -281,8 +286,7 @@ wildcard_constraints:
 
 def baseline_source(wildcards):
     """The model whose own training rollouts a baseline learns from."""
-    name = wildcards.baseline
-    k = int(name.split("_")[1]) if name in STAR_MODELS else 1
+    k = baseline_iteration(wildcards)
     return "base" if k == 1 else f"star_{k - 1}"
 
 
@@ -299,6 +303,7 @@ def baseline_kind(wildcards):
 
 
 def baseline_iteration(wildcards):
+    """STaR iteration k of star_k; 1 for the one-shot baselines."""
     name = wildcards.baseline
     return int(name.split("_")[1]) if name in STAR_MODELS else 1
 
@@ -317,9 +322,7 @@ def scaling_rollout_cfg(wildcards):
               "turns": 2, "limit": SC["problems"], "window": 0}
     sampling = {"samples": max(SC["budgets"]), "temperature": SC["temperature"], "top_p": 1.0,
                 "max_new_tokens": SC["max_new_tokens"], "seed": SC["seed"]}
-    task = task_cfg(wildcards.benchmark)
-    if wildcards.model in PROMPT_BASELINES:
-        task = {**task, "correction_instruction": PROMPT_BASELINES[wildcards.model]}
+    task = model_task_cfg(wildcards.benchmark, wildcards.model)
     return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
 
 
