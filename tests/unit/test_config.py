@@ -14,6 +14,17 @@ def test_defaults_are_filled_from_the_schema():
     assert task_config("gsm8k", {"source": "x.jsonl"}) == {"source": "x.jsonl"}
 
 
+def test_a_partial_object_keeps_the_rest_of_its_default():
+    cfg = validate_config({"resources": {"train": {"runtime": 600}},
+                           "rollout": {"train": {"max_new_tokens": 64}}})
+    # the family's own defaults, not the generic ones of $defs (gpu 0, one greedy sample)
+    assert cfg["resources"]["train"] == {"gpu": 1, "cpus_per_gpu": 8, "mem_mb": 8000,
+                                         "runtime": 600, "cpus": 8}
+    assert cfg["rollout"]["train"]["samples"] == 4
+    assert cfg["rollout"]["train"]["temperature"] == 1.0
+    assert cfg["rollout"]["train"]["max_new_tokens"] == 64
+
+
 @pytest.mark.parametrize(
     "config, key",
     [

@@ -24,11 +24,26 @@ def _with_defaults(validator_class):
     def set_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
             for name, sub in properties.items():
-                if "default" in sub and name not in instance:
+                if "default" not in sub:
+                    continue
+                if name not in instance:
                     instance[name] = copy.deepcopy(sub["default"])
+                else:
+                    _merge_missing(instance[name], sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _merge_missing(value, default):
+    """Fill keys a partial object leaves out from its own default object, e.g.
+    `resources: {train: {runtime: 600}}` keeps train's `gpu: 1` rather than the generic 0."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        for key, sub in default.items():
+            if key not in value:
+                value[key] = copy.deepcopy(sub)
+            else:
+                _merge_missing(value[key], sub)
 
 
 def load_schema() -> dict:
