@@ -34,3 +34,23 @@ if config["base_model"]["source"] != "tiny":
 
     localrules:
         base_model,
+
+
+# Local runs (`--cores N`) start ready jobs by priority. The SCoRe trainers are the long jobs the
+# rest of the DAG waits on, so they go longest first (cost ~ steps x attempts sampled per step)
+# and the short rollouts and labels fill the other cores; the training-split rollouts and labels
+# they read go before them. Slurm submits every ready job at once, so there it changes nothing.
+FEEDS_TRAINING = 1000
+
+
+def score_priority(model):
+    run = SCORE_RUNS[model]
+    return run["steps"] * (1 if run["method"] == "single_turn" else 2)
+
+
+def split_priority(wildcards):
+    return FEEDS_TRAINING if wildcards.split == "train" else 0
+
+
+def ablation_priority(wildcards):
+    return score_priority(f"score_{wildcards.ablation}")

@@ -10,6 +10,7 @@ rule rollout:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
         "logs/benchmarks/rollout/{model}/{task}-{split}.tsv"
+    priority: split_priority
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
@@ -28,6 +29,7 @@ rule label:
         "results/labels/{model}/{task}-{split}.parquet",
     log:
         "logs/label/{model}/{task}-{split}.log",
+    priority: split_priority
     threads: threads_of("label")  # capped at --cores locally
     resources:
         **needs("label"),

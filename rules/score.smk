@@ -17,6 +17,7 @@ rule score_stage1:
         "logs/score/score_stage1.log",
     benchmark:
         "logs/benchmarks/score/score_stage1.tsv"
+    priority: score_priority("score_stage1")
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
@@ -42,6 +43,7 @@ rule score_stage2:
         "logs/score/score.log",
     benchmark:
         "logs/benchmarks/score/score.tsv"
+    priority: score_priority("score")
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
@@ -69,6 +71,7 @@ rule score_ablation:
         "logs/score/score_{ablation}.log",
     benchmark:
         "logs/benchmarks/score/score_{ablation}.tsv"
+    priority: ablation_priority
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),

@@ -131,6 +131,14 @@ def test_figures_are_valid_pngs(report):
     ]
 
 
+def test_every_model_gets_its_own_colour():
+    from selfcorrect.report.build import _colors
+
+    for n in (3, 12, 20):
+        colors = _colors([f"m{i}" for i in range(n)])
+        assert len(set(colors.values())) == n
+
+
 def test_single_turn_results_still_render(tmp_path):
     metrics = {"n_problems": 10, "n_samples": 1, "turns": 1, "acc@t1": 0.3, "p1@t1": 0.3,
                "m1@t1": 0.3, "truncation": 0.0, "mean_completion_tokens": 12.0}

@@ -1,6 +1,7 @@
 """The DAG as users run it: lint, dry-run, a full tiny run, rerunning one stage."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,11 +68,33 @@ def test_dry_run_lists_the_dag(fresh):
     proc = snakemake(fresh, "-n")
     assert planned_jobs(proc) == {
         "base_model": 1, "prepare_task": 2, "score_stage1": 1, "score_stage2": 1,
-        "score_ablation": 3, "rollout": 7, "label": 7, "evaluate_model": 6,
+        "score_ablation": 4, "rollout": 14, "label": 14, "evaluate_model": 12,
+        "baseline_data": 4, "baseline_sft": 4,
+        "scaling_rollout": 12, "scaling_label": 12, "scaling_curve": 12,
         "rise_collect": 2, "rise_label": 2, "rise_improve": 2, "rise_train": 2,
         "rise_eval_rollout": 6, "rise_eval_label": 6, "rise_evaluate": 3,
         "build_report": 1, "all": 1,
     }
+
+
+def test_local_runs_start_the_long_trainers_first(fresh):
+    """Priorities: training-split rollouts and labels, then SCoRe runs longest first."""
+    priority = {}
+    for block in re.split(r"^\[.*\]$", snakemake(fresh, "-n").stdout, flags=re.M):
+        out = next((ln.split()[1] for ln in block.splitlines() if "output:" in ln), None)
+        prio = [int(ln.split()[1]) for ln in block.splitlines() if "priority:" in ln]
+        if out:
+            priority[out.rstrip(",")] = prio[0] if prio else 0
+    assert priority["results/rollouts/base/arith-train.parquet"] == 1000
+    assert priority["results/labels/base/arith-train.parquet"] == 1000
+    assert priority["results/rollouts/base/arith-test.parquet"] == 0
+    score = {m: priority[f"results/models/{m}"] for m in (
+        "score_stage1", "score", "score_single_turn", "score_no_stage1", "score_star_stage2")}
+    # Stage II from the base does Stage I's and Stage II's steps: the longest job
+    assert score["score_no_stage1"] == max(score.values()) > score["score_stage1"]
+    # cost ~ steps x attempts: single-turn RL runs both stages' steps (40 + 30) on one attempt
+    assert score["score_single_turn"] == 70 and score["score_stage1"] == 2 * 40
+    assert max(score.values()) < priority["results/rollouts/base/arith-train.parquet"]
 
 
 def test_invalid_config_is_one_line_and_fails(fresh):

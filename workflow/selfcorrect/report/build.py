@@ -246,8 +246,9 @@ def _panels(n: int) -> tuple[Figure, list]:
 
 
 def _colors(models: list[str]) -> dict[str, tuple]:
-    """One colour per model, the same in every panel and figure."""
-    cmap = matplotlib.colormaps["tab10"]
+    """One colour per model, the same in every panel and figure; tab20 beyond ten models, so
+    twelve models still get twelve colours."""
+    cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
     return {m: cmap(i % cmap.N) for i, m in enumerate(models)}
 
 

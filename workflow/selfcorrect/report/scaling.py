@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from matplotlib.lines import Line2D
+
 from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report.build import _colors, _panels, _save
@@ -53,18 +55,22 @@ def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark:
 
 def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[str]):
     fig, axes = _panels(len(by_benchmark))
+    names = [m for m in models if any(m in curves for curves in by_benchmark.values())]
+    colors = _colors(names)
     for ax, (bench, curves) in zip(axes, by_benchmark.items()):
-        names = _names(curves, models)
-        colors = _colors(names)
-        for m in names:
+        for m in _names(curves, models):
             b = [p["budget"] for p in curves[m]]
             ax.plot(b, [100 * p["parallel"] for p in curves[m]], "o--", color=colors[m], alpha=0.6)
-            ax.plot(b, [100 * p["sequential"] for p in curves[m]], "o-", color=colors[m], label=m)
+            ax.plot(b, [100 * p["sequential"] for p in curves[m]], "o-", color=colors[m])
+        budgets = sorted({p["budget"] for points in curves.values() for p in points})
         ax.set_xscale("log", base=2)
+        ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.set(title=f"Inference-time scaling ({bench})", xlabel="samples B", ylabel="% correct")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, title="solid: B/2 × (attempt + 1 correction)\ndashed: B parallel",
-                  title_fontsize=7)
+    styles = [Line2D([], [], color="black", ls="-", label="B/2 attempts + 1 correction each"),
+              Line2D([], [], color="black", ls="--", alpha=0.6, label="B parallel attempts")]
+    handles = [Line2D([], [], color=colors[m], marker="o", label=m) for m in names]
+    fig.legend(handles=styles + handles, loc="outside right upper", fontsize=8)
     return fig
 
 
