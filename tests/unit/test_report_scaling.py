@@ -8,7 +8,7 @@ import pytest
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report.provenance import append_provenance, stage_times
-from selfcorrect.report.scaling import append_scaling, scaling_table
+from selfcorrect.report.scaling import append_scaling, scaling_figure, scaling_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CURVES = {
@@ -44,6 +44,13 @@ def test_append_scaling_writes_section_and_plot(tmp_path):
     assert "## Inference-time scaling on MATH500" in text
     assert "| base | 50.0 / 50.0 | 56.2 / 50.0 |" in text
     assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_scaling_figure_plots_a_model_missing_from_the_model_list():
+    point = [{"budget": 2, "parallel": 0.4, "sequential": 0.5}]
+    fig = scaling_figure({"arith": {"base": point, "other": point}}, ["base"])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[-2:] == ["base", "other"]
 
 
 def test_bad_scaling_file_names_it(tmp_path):

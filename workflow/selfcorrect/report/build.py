@@ -271,9 +271,14 @@ def accuracy_figure(table, models: list[str], benchmarks: list[str]) -> Figure:
         ax.set_ylabel("accuracy (%)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=colors[m], marker="o", label=m) for m in models]
-    fig.legend(handles=handles, loc="outside right upper")
+    _model_legend(fig, colors)
     return fig
+
+
+def _model_legend(fig: Figure, colors: dict[str, tuple], extra: list | None = None, **kw) -> None:
+    """One legend for the whole figure, outside the axes: `extra` entries, then a model each."""
+    handles = [Line2D([], [], color=c, marker="o", label=m) for m, c in colors.items()]
+    fig.legend(handles=(extra or []) + handles, loc="outside right upper", **kw)
 
 
 def transitions_figure(table, models: list[str], benchmarks: list[str]) -> Figure:

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 
 from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.report.build import _colors, _panels, _save
+from selfcorrect.report.build import _colors, _model_legend, _panels, _save
 from selfcorrect.report.format import pct
 
 
@@ -55,8 +55,8 @@ def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark:
 
 def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[str]):
     fig, axes = _panels(len(by_benchmark))
-    names = [m for m in models if any(m in curves for curves in by_benchmark.values())]
-    colors = _colors(names)
+    names = [m for curves in by_benchmark.values() for m in _names(curves, models)]
+    colors = _colors(list(dict.fromkeys(names)))  # one colour per model across benchmarks
     for ax, (bench, curves) in zip(axes, by_benchmark.items()):
         for m in _names(curves, models):
             b = [p["budget"] for p in curves[m]]
@@ -69,8 +69,7 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
         ax.grid(alpha=0.3)
     styles = [Line2D([], [], color="black", ls="-", label="B/2 attempts + 1 correction each"),
               Line2D([], [], color="black", ls="--", alpha=0.6, label="B parallel attempts")]
-    handles = [Line2D([], [], color=colors[m], marker="o", label=m) for m in names]
-    fig.legend(handles=styles + handles, loc="outside right upper", fontsize=8)
+    _model_legend(fig, colors, styles, fontsize=8)
     return fig
 
 
