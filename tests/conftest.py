@@ -13,3 +13,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+def pytest_report_header(config):
+    """The code sandbox's isolation mode, so a run's log says what its sandbox tests ran under."""
+    try:
+        from selfcorrect.rewards.sandbox import isolation_mode
+
+        return f"code sandbox isolation: {isolation_mode()}"
+    except Exception as exc:  # noqa: BLE001 - a header never fails the run
+        return f"code sandbox isolation: none ({exc})"

@@ -88,7 +88,9 @@ def grade_code(completion: str, reference: str) -> Grade:
     if not program:
         return Grade(0.0, "no_answer", isolation=isolation_mode())
     limits = Limits(**spec.get("limits", {}))
-    outcome = run_program(program, spec["tests"], spec.get("setup", ""), limits=limits)
+    outcome = run_program(program, spec["tests"], spec.get("setup", ""),
+                          prompt=spec.get("prompt", ""), entry_point=spec.get("entry_point", ""),
+                          limits=limits)
     return Grade(
         reward=float(outcome.passed),
         verdict=outcome.verdict,
