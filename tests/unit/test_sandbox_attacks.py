@@ -22,9 +22,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from selfcorrect.rewards.sandbox import (
-    UID_RANGE, Limits, Sandbox, isolation_mode, landlock_abi,
+    UID_RANGE,
+    Limits,
+    Sandbox,
+    isolation_mode,
+    landlock_abi,
 )
 
 TEST = ["assert f(1) == 2", "assert f(5) == 6"]
@@ -183,48 +186,48 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
             "    except ValueError as e:\n        return e.__traceback__.tb_frame\n"
             "forge(here())\ndef f(x):\n    forge(here())\n    return 0\n", TEST),
         "Fraction.__eq__ patched, a Fraction returned": (
-            "from fractions import Fraction\nFraction.__eq__ = lambda self, other: True\n"
-            "def f(x):\n    return Fraction(0)\n", TEST),
+            ("from fractions import Fraction\nFraction.__eq__ = lambda self, other: True\n"
+            "def f(x):\n    return Fraction(0)\n"), TEST),
         "Counter.__eq__ patched, a Counter returned": (
-            "import collections\ncollections.Counter.__eq__ = lambda self, other: True\n"
-            "def f(x):\n    return collections.Counter()\n", ["assert f(1) == {'a': 1}"]),
+            ("import collections\ncollections.Counter.__eq__ = lambda self, other: True\n"
+            "def f(x):\n    return collections.Counter()\n"), ["assert f(1) == {'a': 1}"]),
         "int subclass whose __eq__ is always True": (
-            "class A(int):\n    def __eq__(self, other):\n        return True\n"
-            "    __hash__ = int.__hash__\ndef f(x):\n    return A(0)\n", TEST),
+            ("class A(int):\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = int.__hash__\ndef f(x):\n    return A(0)\n"), TEST),
         "weakref.proxy of an always-equal object": (
-            "import weakref\nclass Any:\n    def __eq__(self, other):\n        return True\n"
-            "keep = Any()\ndef f(x):\n    return weakref.proxy(keep)\n", TEST),
+            ("import weakref\nclass Any:\n    def __eq__(self, other):\n        return True\n"
+            "keep = Any()\ndef f(x):\n    return weakref.proxy(keep)\n"), TEST),
         "MappingProxyType of an always-equal dict": (
-            "import types\nclass D(dict):\n    def __eq__(self, other):\n        return True\n"
-            "def f(x):\n    return types.MappingProxyType(D())\n", ["assert f(1) == {'a': 2}"]),
+            ("import types\nclass D(dict):\n    def __eq__(self, other):\n        return True\n"
+            "def f(x):\n    return types.MappingProxyType(D())\n"), ["assert f(1) == {'a': 2}"]),
         "generator yielding always-equal objects": (
-            "class Any:\n    def __eq__(self, other):\n        return True\n"
-            "def f(x):\n    yield Any()\n", ["assert list(f(1)) == [2]"]),
+            ("class Any:\n    def __eq__(self, other):\n        return True\n"
+            "def f(x):\n    yield Any()\n"), ["assert list(f(1)) == [2]"]),
         "builtins patched: AssertionError, abs, len, isinstance": (
-            "import builtins\nclass Never(Exception):\n    pass\n"
+            ("import builtins\nclass Never(Exception):\n    pass\n"
             "builtins.AssertionError = Never\nbuiltins.abs = lambda v: 0\n"
             "builtins.len = lambda v: 3\nbuiltins.isinstance = lambda *a: True\n"
-            "def f(x):\n    return 0.5\n",
+            "def f(x):\n    return 0.5\n"),
             ["assert abs(f(1) - 2) < 1e-6", "assert len(str(f(1))) == 3"]),
         "module-level def abs shadows the builtin the test calls": (
             "def abs(v):\n    return 0\ndef f(x):\n    return 0.5\n",
             ["assert abs(f(1) - 2) < 1e-6", "assert abs(f(5) - 6) < 1e-6"]),
         "module-level round and sorted shadow the test's": (
-            "def round(*a):\n    return 2\ndef sorted(*a):\n    return [1, 2]\n"
-            "def f(x):\n    return [2, 1, 9]\n",
+            ("def round(*a):\n    return 2\ndef sorted(*a):\n    return [1, 2]\n"
+            "def f(x):\n    return [2, 1, 9]\n"),
             ["assert sorted(f(1)) == [1, 2]", "assert round(f(1)[0] / 3) == 2"]),
         "forged pass lines, NUL and invalid UTF-8 on every descriptor": (
             forge_lines + "def f(x):\n    " + forge_lines.replace("\n", "\n    ") + "return 0\n",
             TEST),
         "token hunt in the heap with gc, then forged lines": (
-            "import gc, os, re\nhex32 = re.compile('^[0-9a-f]{32}$')\n"
+            ("import gc, os, re\nhex32 = re.compile('^[0-9a-f]{32}$')\n"
             "found = [o for o in gc.get_objects() if isinstance(o, str) and hex32.match(o)]\n"
             "for tok in found:\n    for fd in range(64):\n        try:\n"
             "            os.write(fd, f'{tok} pass 2 \\n'.encode())\n"
             "        except OSError:\n            pass\n"
-            "def f(x):\n    return 0\n", TEST),
+            "def f(x):\n    return 0\n"), TEST),
         "judge hunt through /proc: read environ, cmdline, mem; write its descriptors": (
-            "import os\n"
+            ("import os\n"
             "for pid in os.listdir('/proc'):\n"
             "    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
             "    for what in ('environ', 'cmdline', 'mem'):\n"
@@ -236,23 +239,23 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
             "            g = os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY)\n"
             "            os.write(g, ('0' * 32 + ' pass 2 \\n').encode())\n"
             "        except OSError:\n            pass\n"
-            "def f(x):\n    return 0\n", TEST),
+            "def f(x):\n    return 0\n"), TEST),
         "ptrace attach to another process with ctypes": (
             "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nok = False\n"
             "for pid in os.listdir('/proc'):\n"
             "    if pid.isdigit() and int(pid) != os.getpid():\n"
             "        ok = ok or libc.ptrace(16, int(pid), 0, 0) == 0\n" + IF_OK, TEST),
         "stop and kill every other process": (
-            "import os, signal\n"
+            ("import os, signal\n"
             "for pid in os.listdir('/proc'):\n"
             "    if pid.isdigit() and int(pid) != os.getpid():\n"
             "        for s in (signal.SIGSTOP, signal.SIGKILL):\n"
             "            try:\n                os.kill(int(pid), s)\n"
             "            except OSError:\n                pass\n"
-            "def f(x):\n    return 0\n", TEST),
+            "def f(x):\n    return 0\n"), TEST),
         "a setsid child that outlives the run": (
-            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
-            "    os._exit(0)\ndef f(x):\n    return 0\n", TEST),
+            ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+            "    os._exit(0)\ndef f(x):\n    return 0\n"), TEST),
         # reaching the host: the right answer only if the attack got through
         "_posixsubprocess.fork_exec: an interpreter with no audit hook writes a host file": (
             fork_exec + f"spawn(\"open({planted + '-fork-exec'!r}, 'w').write('x')\")\n"
@@ -370,7 +373,7 @@ def test_host_attacks_work_when_nothing_confines_them(tmp_path):
             program, tests = attacks(w)[name]
             script = program + "\n" + "\n".join(tests) + "\n"
             proc = subprocess.run(["/usr/bin/python3", "-c", script], cwd=work,
-                                  capture_output=True, text=True, timeout=60)
+                                  capture_output=True, text=True, timeout=60, check=False)
             assert proc.returncode == 0, (name, proc.stderr[-500:])
     finally:
         for p in Path("/dev/shm").glob(MARK + "*"):
@@ -442,13 +445,13 @@ def test_results_keep_their_types_and_exceptions_their_class(box):
                "            bytearray(b'z'), 1 + 2j, range(3), float('nan'), -0.0, 10 ** 5000,\n"
                "            collections.OrderedDict(a=1), collections.deque([1], 3)]\n"
                "def g():\n    raise KeyError('k')\n")
-    tests = ["import collections, decimal, fractions, math\nr = f(0)\n"
+    tests = [("import collections, decimal, fractions, math\nr = f(0)\n"
              "assert r[0] == {'a': 2, 'b': 1} and type(r[0]) is collections.Counter\n"
              "assert r[1] == fractions.Fraction(1, 3) and str(r[2]) == '1.10'\n"
              "assert r[3:10] == [{1: (2, 3)}, {4}, frozenset(), b'\\0', bytearray(b'z'), 1 + 2j,"
              " range(3)]\n"
              "assert math.isnan(r[10]) and math.copysign(1, r[11]) == -1 and r[12] == 10 ** 5000\n"
-             "assert type(r[13]) is collections.OrderedDict and r[14].maxlen == 3",
+             "assert type(r[13]) is collections.OrderedDict and r[14].maxlen == 3"),
              "try:\n    g()\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError"]
     outcome = box.run(program, tests, limits=FAST)
     assert outcome.passed, outcome

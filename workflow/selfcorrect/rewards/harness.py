@@ -308,7 +308,10 @@ def decode(data, resolve=None):
             return resolve(_int(v[1]))
         raise ValueError(f"unknown value tag {tag!r}")
 
-    return dec(data)
+    try:
+        return dec(data)
+    except (IndexError, KeyError, TypeError) as exc:  # a short list, an unhashable key…
+        raise ValueError(f"malformed value ({type(exc).__name__}: {exc})") from None
 
 
 def _int(x):

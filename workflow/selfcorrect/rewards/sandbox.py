@@ -136,7 +136,7 @@ def _bwrap_works(root: bool) -> bool:
     """bwrap needs unprivileged user namespaces; some kernels and containers refuse them."""
     probe = _command("bwrap+uid" if root else "bwrap", _fresh_uid(), ["/bin/true"], 1 << 20)
     try:
-        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -357,7 +357,7 @@ def _remove_tree(path: str) -> None:
 
 
 def _verdict(token, n_tests, report, stderr, status, timed_out, mode, limits) -> Outcome:
-    base = dict(isolation=mode, stderr=stderr)
+    base = {"isolation": mode, "stderr": stderr}
     returncode = status if isinstance(status, int) else None
     gone = False
     for line in report.splitlines():
