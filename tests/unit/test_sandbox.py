@@ -491,6 +491,8 @@ def test_no_confinement_means_refusal_unless_the_user_opts_in(monkeypatch):
         spec = json.dumps({"style": "mbpp", "tests": TEST})
         with pytest.raises(SelfCorrectError, match="neither works here"):
             code_rewards.grade_code(GOOD, spec)
+        with pytest.raises(SelfCorrectError, match="neither works here"):  # before any worker
+            grade_many([(GOOD, spec)] * 2, workers=2, verifier="code")
         monkeypatch.setenv("SELFCORRECT_SANDBOX", "unconfined")
         sb.isolation_mode.cache_clear()
         assert sb.isolation_mode() == ("uid+rlimits" if os.geteuid() == 0 else "rlimits")

@@ -15,20 +15,20 @@ use most, and serves requests: one per program, answered with the judge's report
 candidate's exit status and the head of its stderr (length-prefixed JSON: no byte a program
 writes can break the framing).
 
-Per program, the judge and the candidate share nothing the candidate can write to:
+Per program the zygote forks a candidate and a judge, which share nothing the candidate can
+write to:
 
-- the judge is forked from the zygote and never runs program code. It builds the test
-  namespace from pristine builtins, the problem's own prompt (HumanEval's helpers such as
-  `poly`) and setup, then adds, for every name the program defines that is neither a builtin nor
-  one of those reference names (the entry point always), a stub that asks the candidate to call
+- the judge never runs program code. It builds the test namespace from pristine builtins, the
+  problem's own prompt (HumanEval's helpers such as `poly`) and setup, then adds, for every
+  other name the tests use (and the entry point always), a stub that asks the candidate to call
   it. Results come back as tagged JSON and are rebuilt by the judge into its own built-in types
   (and Counter, Fraction, Decimal, OrderedDict, defaultdict, deque): an object of any other class
   comes back as an opaque handle that equals only itself. The judge runs the tests, and only it
   holds the pipe that the verdict goes out on;
-- the candidate, forked from the judge, drops into a nested Landlock domain (it cannot signal or
-  ptrace the judge or the zygote), sets the rlimits, runs the program in its scratch directory
-  and then serves calls. Walking frames, patching classes or builtins, proxies and shadowed names
-  act only on the candidate's own process and on what it sends back.
+- the candidate drops into a nested Landlock domain (it cannot signal or ptrace the judge or the
+  zygote), sets the rlimits, runs the program in its scratch directory and then serves calls.
+  Walking frames, patching classes or builtins, proxies and shadowed names act only on the
+  candidate's own process and on what it sends back.
 
 After the run the zygote kills every other process of the sandbox, and removes every file the
 run left (permissions reset first); if anything stays, it says so and the parent starts a fresh
