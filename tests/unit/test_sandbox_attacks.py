@@ -203,6 +203,9 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
         "generator yielding always-equal objects": (
             ("class Any:\n    def __eq__(self, other):\n        return True\n"
             "def f(x):\n    yield Any()\n"), ["assert list(f(1)) == [2]"]),
+        "StopIteration raised to end the test's loop over map(f, ...) early": (
+            "def f(x):\n    raise StopIteration\n",
+            ["for r in map(f, [1, 5]):\n    assert r in (2, 6)"]),
         "builtins patched: AssertionError, abs, len, isinstance": (
             ("import builtins\nclass Never(Exception):\n    pass\n"
             "builtins.AssertionError = Never\nbuiltins.abs = lambda v: 0\n"
@@ -321,7 +324,7 @@ def test_the_suite_has_the_attacks_the_issue_lists():
     all_names = " ".join(names("all"))
     for word in ("_getframe", "tb_frame", "Fraction", "Counter", "weakref.proxy",
                  "MappingProxyType", "def abs", "fork_exec", "dir_fd", "sqlite3", "shm_open",
-                 "NUL", "SysV"):
+                 "NUL", "SysV", "StopIteration"):
         assert word in all_names, word
     assert len(names("all")) >= 25
 

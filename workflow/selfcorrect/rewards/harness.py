@@ -642,7 +642,9 @@ def judge(request, report_fd, calls_fd, replies_fd, resource):
         if reply[0] == "raise" and len(reply) == 3:
             kind, message = str(reply[1]), str(reply[2])
             cls = getattr(builtins, kind, None)
-            if isinstance(cls, type) and issubclass(cls, Exception):
+            # StopIteration would end a test's `for r in map(candidate, ...)` loop early
+            if (isinstance(cls, type) and issubclass(cls, Exception)
+                    and not issubclass(cls, (StopIteration, StopAsyncIteration))):
                 raise cls(message)
             raise CandidateError(f"{kind}: {message}")
         state["ended"] = ("gone", "")
