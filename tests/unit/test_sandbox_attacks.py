@@ -458,3 +458,14 @@ def test_results_keep_their_types_and_exceptions_their_class(box):
              "try:\n    g()\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError"]
     outcome = box.run(program, tests, limits=FAST)
     assert outcome.passed, outcome
+
+
+def test_setup_code_may_use_the_programs_names_but_not_replace_its_own(box):
+    """MBPP's test_setup_code runs before the tests: it may call the program; the names it
+    defines are the problem's, and a program's function of the same name is not used."""
+    program = ("def f(x):\n    return x + 1\n"
+               "def expected(x):\n    return 0\n")  # shadows the setup's helper: ignored
+    setup = "base = f(0)\ndef expected(x):\n    return x + 1\n"
+    tests = ["assert base == 1", "assert f(5) == expected(5)"]
+    assert box.run(program, tests, setup, limits=FAST).passed
+    assert not box.run(program.replace("x + 1", "0", 1), tests, setup, limits=FAST).passed

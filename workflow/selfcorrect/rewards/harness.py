@@ -662,18 +662,26 @@ def judge(request, report_fd, calls_fd, replies_fd, resource):
     sources["<setup>"] = request["setup"]
     index = -1
     try:
+        # Every name the setup or the tests use that the problem does not define is asked of
+        # the program; the problem's own names (prompt, setup) and the builtins never are,
+        # whatever the program defines (but the entry point always is).
+        builtin_names = set(dir(builtins))
+
+        def ask_program_for(code):
+            for name in sorted(global_names(code)):
+                if name not in ns and name not in builtin_names and not name.startswith("__"):
+                    ns[name] = stub(name)
+
         if request["prompt"]:
             exec(compile(request["prompt"], "<prompt>", "exec"), ns)
-        exec(compile(request["setup"], "<setup>", "exec"), ns)
+        setup = compile(request["setup"], "<setup>", "exec")
+        ask_program_for(setup)
+        exec(setup, ns)
         compiled = [compile(code, f"<test {i}>", "exec") for i, code in enumerate(tests)]
-        reference = set(ns) | set(dir(builtins))
-        entry = request["entry"]
-        # every name the tests use that the problem does not define is asked of the program;
-        # the problem's own names and the builtins never are (but the entry point always)
-        wanted = set().union(*map(global_names, compiled)) if compiled else set()
-        for name in sorted(wanted - reference | ({entry} if entry else set())):
-            if not name.startswith("__"):
-                ns[name] = stub(name)
+        for code in compiled:
+            ask_program_for(code)
+        if request["entry"]:
+            ns[request["entry"]] = stub(request["entry"])
         for index, code in enumerate(compiled):
             exec(code, ns)
         if not state["called"]:  # no test called the program: did it load at all?
