@@ -389,9 +389,7 @@ def serve(config):
         hello["error"] = f"{type(exc).__name__}: {exc}"
     hello["scoped"] = abi >= 6
     scope_attr = landlock_ruleset(abi, fs=False)[0] if abi >= 6 else None
-    del libc, ctypes  # and out of sys.modules: a program that wants ctypes imports it afresh
-    for name in [m for m in sys.modules if m == "_ctypes" or m.startswith("ctypes")]:
-        del sys.modules[name]
+    del libc, ctypes  # kcall keeps what it needs (the kernel, not Python, confines programs)
     for name in PRELOADED:
         __import__(name)
     sys.set_int_max_str_digits(0)
