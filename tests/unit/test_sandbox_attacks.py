@@ -469,3 +469,55 @@ def test_setup_code_may_use_the_programs_names_but_not_replace_its_own(box):
     tests = ["assert base == 1", "assert f(5) == expected(5)"]
     assert box.run(program, tests, setup, limits=FAST).passed
     assert not box.run(program.replace("x + 1", "0", 1), tests, setup, limits=FAST).passed
+
+
+SECRET_TESTS = ["assert f(3) == 7919", "assert f(4) == 104729"]  # answers no program could guess
+RIGHT_FOR_SECRET = "def f(x):\n    return {3: 7919, 4: 104729}[x]\n"
+READ_THE_TESTS = r"""
+import gc, re
+table = {}
+pat = re.compile(r"assert f\((\d+)\) == (\d+)")
+def scan(text):
+    for a, b in pat.findall(text):
+        table[int(a)] = int(b)
+for o in gc.get_objects():  # every container in the heap (frames' locals included)
+    items = o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()
+    for x in items:
+        if isinstance(x, str):
+            scan(x)
+        elif isinstance(x, (bytes, bytearray)):
+            scan(x.decode('latin-1'))
+try:  # and raw memory: what earlier runs left in freed blocks
+    mem = open('/proc/self/mem', 'rb')
+    maps = open('/proc/self/maps').read().splitlines()
+except OSError:
+    maps = []
+for line in maps:
+    addr, perms = line.split()[:2]
+    lo, hi = (int(x, 16) for x in addr.split('-'))
+    if 'r' not in perms or hi - lo > (64 << 20):
+        continue
+    try:
+        mem.seek(lo)
+        scan(mem.read(hi - lo).decode('latin-1'))
+    except (OSError, ValueError, OverflowError):
+        pass
+def f(x):
+    return table.get(x, 0)
+"""
+
+
+def test_the_program_never_holds_the_tests(box):
+    """The expected values are nowhere in the candidate's memory: not in this run's request, not
+    in what the zygote kept of an earlier run of the same problem."""
+    assert box.run(RIGHT_FOR_SECRET, SECRET_TESTS, limits=FAST).passed  # the zygote saw them
+    outcome = box.run(READ_THE_TESTS, SECRET_TESTS, limits=FAST)
+    assert outcome.verdict == "fail", outcome
+
+
+def test_reading_the_tests_would_pass_if_they_were_in_memory():
+    """The control: with the tests in the same process, the same program passes."""
+    script = f"tests = {SECRET_TESTS!r}\n" + READ_THE_TESTS + "\n" + "\n".join(SECRET_TESTS)
+    proc = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]

@@ -413,6 +413,8 @@ def serve(config):
     me = os.getpid()
     runs = 0
     while True:
+        # a request is two frames: the program's part (program, limits, audit level), read
+        # here, and the tests' part, which only the judge reads
         request = recv_frame(0, limit=1 << 40)
         if request is None:
             os._exit(0)
@@ -442,7 +444,7 @@ def serve(config):
             try:
                 for fd in (r, calls_r, replies_w):
                     os.close(fd)
-                judge(request, w, calls_w, replies_r, resource)
+                judge(request, w, calls_w, replies_r, resource)  # reads the tests itself
             finally:
                 os._exit(70)
         for fd in (w, calls_r, calls_w, replies_r, replies_w):
@@ -464,6 +466,8 @@ def serve(config):
                     watched.remove(r)
             if jfd in ready and r in watched and not select.select([r], [], [], 0)[0]:
                 break  # the judge is gone and wrote nothing more
+        in_step = report.startswith(b"read\n")  # else the tests' frame is still unread
+        report = report[5:] if in_step else b""
         if b" gone " in report and not timed_out:  # the candidate ended: wait for its status
             left = deadline - time.monotonic()
             timed_out = left <= 0 or not select.select([cfd], [], [], left)[0]
@@ -500,14 +504,14 @@ def serve(config):
                 stderr = f.read(4096).decode("utf-8", "replace")
         except OSError:
             stderr = ""
-        clean = wipe(base)
+        clean = wipe(base) and in_step
         assert os.getpid() == me
         code = {k: os.waitstatus_to_exitcode(statuses[p]) if p in statuses else None
                 for k, p in (("judge_status", jpid), ("candidate_status", cpid))}
         send_frame(1, {**code, "timed_out": timed_out, "clean": clean,
                        "report": report.decode("utf-8", "replace"), "stderr": stderr})
         if not clean:
-            os._exit(0)  # the parent starts a fresh sandbox
+            os._exit(0)  # the parent starts a fresh sandbox (and stream)
 
 
 def landlock_apply(kcall, abi, read, write):
@@ -584,17 +588,25 @@ class Remote:
         return f"<object #{self.ref} of the program>"
 
 
-def judge(request, report_fd, calls_fd, replies_fd, resource):
-    """The trusted side: never runs program code; the verdict goes out on report_fd only."""
+def judge(program_part, report_fd, calls_fd, replies_fd, resource):
+    """The trusted side: never runs program code; the verdict goes out on report_fd only.
+
+    It reads the request's second frame (token, tests, setup, prompt, entry point) itself from
+    the zygote's stdin: neither the zygote nor, so, the candidate forked from it ever holds the
+    tests in memory (a program could otherwise read the expected values there, or what a
+    previous run of the same problem left in freed memory)."""
     import builtins
 
     os.setsid()
+    request = recv_frame(0)
+    write_all(report_fd, b"read\n")  # the zygote's stdin is in step again
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
     mb = 1 << 20
-    resource.setrlimit(resource.RLIMIT_AS, (int(request["limits"]["memory_mb"]) * mb,) * 2)
+    resource.setrlimit(resource.RLIMIT_AS,
+                       (int(program_part["limits"]["memory_mb"]) * mb,) * 2)
     token = request["token"]
     tests = request["tests"]
     state = {"ended": None, "called": False}
@@ -624,9 +636,8 @@ def judge(request, report_fd, calls_fd, replies_fd, resource):
         state["called"] = True
         try:
             send_frame(calls_fd, message)
-        except OSError:
-            state["ended"] = ("gone", "")
-            raise CandidateGone() from None
+        except OSError:  # the candidate has ended: what it said last (a load error) is unread
+            pass
         return receive()
 
     def call_remote(name, args, kwargs):

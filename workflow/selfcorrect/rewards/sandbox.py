@@ -269,16 +269,22 @@ class Sandbox:
             self.start()
         token = secrets.token_hex(16)
         audit = "" if not limits.audit else ("net" if self.mode in CONFINED else "full")
-        request = {
-            "token": token, "program": program, "setup": setup, "tests": list(tests),
-            "prompt": prompt, "entry": entry_point, "audit": audit,
+        # Two frames: the program's part, which the zygote (and so the candidate forked from
+        # it) reads, and the tests' part, which only the judge reads (harness.py).
+        program_part = {
+            "program": program, "audit": audit,
             "limits": {"timeout": limits.timeout, "cpu_seconds": limits.cpu_seconds,
                        "memory_mb": limits.memory_mb, "processes": limits.processes,
                        "file_mb": limits.file_mb, "open_files": limits.open_files},
         }
-        payload = json.dumps(request, ensure_ascii=True).encode("ascii")
+        tests_part = {"token": token, "tests": list(tests), "setup": setup, "prompt": prompt,
+                      "entry": entry_point}
+        frames = b""
+        for part in (program_part, tests_part):
+            data = json.dumps(part, ensure_ascii=True).encode("ascii")
+            frames += len(data).to_bytes(8, "big") + data
         # the zygote enforces the wall clock; this backstop only catches a sandbox that hangs
-        reply = self._exchange(len(payload).to_bytes(8, "big") + payload, limits.timeout + 10)
+        reply = self._exchange(frames, limits.timeout + 10)
         if not isinstance(reply, dict):
             self.close()
             return Outcome("crash", self.mode, detail="the sandbox stopped answering",
