@@ -15,8 +15,10 @@ use most, and serves requests: one per program, answered with the judge's report
 candidate's exit status and the head of its stderr (length-prefixed JSON: no byte a program
 writes can break the framing).
 
-Per program the zygote forks a candidate and a judge, which share nothing the candidate can
-write to:
+Per program the zygote reads the request's first frame (the program, its limits), forks a
+candidate and then a judge, which reads the second frame (token, tests, setup, prompt) itself:
+the tests are never in the zygote's memory, so never in the candidate's. The two share nothing
+the candidate can write to:
 
 - the judge never runs program code. It builds the test namespace from pristine builtins, the
   problem's own prompt (HumanEval's helpers such as `poly`) and setup, then adds, for every
