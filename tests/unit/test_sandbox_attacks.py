@@ -521,3 +521,37 @@ def test_reading_the_tests_would_pass_if_they_were_in_memory():
     proc = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-500:]
+
+
+SCAN_RAW_MEMORY = r"""
+import ctypes, re
+table = {}
+pat = re.compile(rb"assert f\((\d+)\) == (\d+)")
+for line in open('/proc/self/maps').read().splitlines():
+    addr, perms = line.split()[:2]
+    lo, hi = (int(x, 16) for x in addr.split('-'))
+    if not perms.startswith('rw') or hi - lo > (256 << 20) or '[' in line and '[heap]' not in line:
+        continue
+    for a, b in pat.findall(ctypes.string_at(lo, hi - lo)):
+        table[int(a)] = int(b)
+def f(x):
+    return table.get(x, 0)
+"""
+
+
+def test_what_the_judge_reported_is_not_left_for_the_next_program(box):
+    """A failing run's report names the failing assert with its expected value: it goes to the
+    caller without passing through the zygote, so a later program cannot find it in the memory
+    it was forked from (here read with ctypes, which needs no /proc/self/mem)."""
+    one = SECRET_TESTS[1:]  # a one-assert problem: its failing line is all the answers
+    assert box.run("def f(x):\n    return 0\n", one, limits=FAST).failing_test == one[0]
+    outcome = box.run(SCAN_RAW_MEMORY, one, limits=FAST)
+    assert outcome.verdict == "fail", outcome
+
+
+def test_scanning_raw_memory_would_pass_if_the_tests_were_there():
+    script = (f"tests = {SECRET_TESTS!r}\nkeep = [t.encode() for t in tests]\n"
+              + SCAN_RAW_MEMORY + "\n" + "\n".join(SECRET_TESTS))
+    proc = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]

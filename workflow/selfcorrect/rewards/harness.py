@@ -11,14 +11,16 @@ writable, only the system's directories readable, no TCP, and — ABI 6 and late
 and no abstract sockets of processes outside it) and a seccomp filter (`seccomp_program`: no
 sockets other than AF_UNIX, or none at all; no namespaces, mounts, ptrace, io_uring, SysV IPC,
 keyrings, BPF). It answers with a hello frame naming what holds, imports the modules programs
-use most, and serves requests: one per program, answered with the judge's report, the
-candidate's exit status and the head of its stderr (length-prefixed JSON: no byte a program
-writes can break the framing).
+use most, and serves requests: one per program, answered with two frames on its stdout, the
+judge's verdict line (written there by the judge itself) and the zygote's own (the candidate's
+exit status, the head of its stderr, whether the sandbox is clean): length-prefixed JSON, so no
+byte a program writes can break the framing.
 
 Per program the zygote reads the request's first frame (the program, its limits), forks a
 candidate and then a judge, which reads the second frame (token, tests, setup, prompt) itself:
-the tests are never in the zygote's memory, so never in the candidate's. The two share nothing
-the candidate can write to:
+the tests are never in the zygote's memory, so never in the candidate's. Nor is the verdict
+line (which may quote a failing assert with its expected value): the judge writes it to the
+caller itself. The two share nothing the candidate can write to:
 
 - the judge never runs program code. It builds the test namespace from pristine builtins, the
   problem's own prompt (HumanEval's helpers such as `poly`) and setup, then adds, for every
@@ -26,7 +28,7 @@ the candidate can write to:
   it. Results come back as tagged JSON and are rebuilt by the judge into its own built-in types
   (and Counter, Fraction, Decimal, OrderedDict, defaultdict, deque): an object of any other class
   comes back as an opaque handle that equals only itself. The judge runs the tests, and only it
-  holds the pipe that the verdict goes out on;
+  holds the descriptor the verdict goes out on;
 - the candidate drops into a nested Landlock domain (it cannot signal or ptrace the judge or the
   zygote), sets the rlimits, runs the program in its scratch directory and then serves calls.
   Walking frames, patching classes or builtins, proxies and shadowed names act only on the
@@ -469,8 +471,7 @@ def serve(config):
             if jfd in ready and r in watched and not select.select([r], [], [], 0)[0]:
                 break  # the judge is gone and wrote nothing more
         in_step = report.startswith(b"read\n")  # else the tests' frame is still unread
-        report = report[5:] if in_step else b""
-        if b" gone " in report and not timed_out:  # the candidate ended: wait for its status
+        if in_step and report[5:] == b"gone\n" and not timed_out:  # the candidate ended: wait for its status
             left = deadline - time.monotonic()
             timed_out = left <= 0 or not select.select([cfd], [], [], left)[0]
         for fd in (r, jfd, cfd):
@@ -510,8 +511,8 @@ def serve(config):
         assert os.getpid() == me
         code = {k: os.waitstatus_to_exitcode(statuses[p]) if p in statuses else None
                 for k, p in (("judge_status", jpid), ("candidate_status", cpid))}
-        send_frame(1, {**code, "timed_out": timed_out, "clean": clean,
-                       "report": report.decode("utf-8", "replace"), "stderr": stderr})
+        send_frame(1, {"zygote": 1, **code, "timed_out": timed_out, "clean": clean,
+                       "stderr": stderr})  # after the judge's own frame, if it sent one
         if not clean:
             os._exit(0)  # the parent starts a fresh sandbox (and stream)
 
@@ -591,7 +592,7 @@ class Remote:
 
 
 def judge(program_part, report_fd, calls_fd, replies_fd, resource):
-    """The trusted side: never runs program code; the verdict goes out on report_fd only.
+    """The trusted side: never runs program code; only it holds the verdict's way out.
 
     It reads the request's second frame (token, tests, setup, prompt, entry point) itself from
     the zygote's stdin: neither the zygote nor, so, the candidate forked from it ever holds the
@@ -602,6 +603,7 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
     os.setsid()
     request = recv_frame(0)
     write_all(report_fd, b"read\n")  # the zygote's stdin is in step again
+    caller = os.dup(1)  # the verdict goes to the caller directly: see finish()
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -614,10 +616,22 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
     state = {"ended": None, "called": False}
 
     def finish(verdict, index=-1, detail=""):
+        """Send the verdict line to the caller in one write (atomic: at most PIPE_BUF bytes),
+        not through the zygote: the line may name a failing assert with its expected value,
+        and the zygote's memory is what the next candidate is forked from. The zygote only
+        learns whether the candidate is gone."""
+        import json
+
         if state["ended"] is not None:  # what the candidate said, or that it is gone
             verdict, detail = state["ended"]
-        line = f"{token} {verdict} {index} " + str(detail).replace("\n", " ")[:800] + "\n"
-        write_all(report_fd, line.encode("utf-8", "replace"))
+        detail = str(detail).replace("\n", " ")
+        for cut in (800, 300, 100, 0):
+            data = json.dumps({"judge": f"{token} {verdict} {index} {detail[:cut]}"},
+                              ensure_ascii=True).encode("ascii")
+            if len(data) + 8 <= 4000:
+                break
+        os.write(caller, len(data).to_bytes(8, "big") + data)
+        write_all(report_fd, b"gone\n" if verdict == "gone" else b"done\n")
         os._exit(0)
 
     def receive():

@@ -307,12 +307,23 @@ class Sandbox:
         except OSError:
             return None
         fd = self.proc.stdout.fileno()
-        if not select.select([fd], [], [], wait)[0]:
-            return None
-        try:  # the zygote writes each reply in one piece once it is ready
-            return recv_frame(fd)
-        except ValueError:
-            return None
+        deadline = time.monotonic() + wait
+        verdict = ""
+        for _ in range(2):  # the judge's verdict line (if it got that far), then the zygote's
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            try:  # each frame is written in one piece
+                frame = recv_frame(fd)
+            except ValueError:
+                return None
+            if isinstance(frame, dict) and "judge" in frame and not verdict:
+                verdict = str(frame["judge"])
+            elif isinstance(frame, dict) and frame.get("zygote"):
+                return {**frame, "report": verdict}
+            else:
+                return None
+        return None
 
 
 _SANDBOX: dict[int, Sandbox] = {}
