@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from selfcorrect.bench import sandbox as bench
 
 BIN = Path(sys.executable).parent
