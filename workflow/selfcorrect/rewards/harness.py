@@ -471,7 +471,7 @@ def serve(config):
             if jfd in ready and r in watched and not select.select([r], [], [], 0)[0]:
                 break  # the judge is gone and wrote nothing more
         in_step = report.startswith(b"read\n")  # else the tests' frame is still unread
-        if in_step and report[5:] == b"gone\n" and not timed_out:  # the candidate ended: wait for its status
+        if in_step and report[5:] == b"gone\n" and not timed_out:  # wait for the status
             left = deadline - time.monotonic()
             timed_out = left <= 0 or not select.select([cfd], [], [], left)[0]
         for fd in (r, jfd, cfd):

@@ -112,7 +112,8 @@ def isolation_mode() -> str:
     if wanted in ("auto", "bwrap") and shutil.which("bwrap") and _bwrap_works(root):
         return "bwrap+uid" if root else "bwrap"
     if wanted == "bwrap":
-        raise SelfCorrectError("SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start")
+        raise SelfCorrectError(
+            "SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start")
     if _seccomp_supported() and landlock_abi() >= (1 if root else 6):
         return "uid+landlock" if root else "landlock"
     raise SelfCorrectError(UNCONFINED_HINT)
