@@ -399,14 +399,19 @@ NEEDS_SPACE = ("import os\nassert os.listdir('.') == []\n"
 
 def test_a_poisoned_scratch_changes_nothing_for_the_next_program(box):
     """A chmod-000 directory holding 15 MB of the 16 MB scratch, and a directory tree too deep
-    to remove by path, must not make the next correct program fail."""
+    to remove by path (longer than PATH_MAX), must not make the next correct program fail."""
     limits = Limits(timeout=10.0, memory_mb=512)
+    assert box.run(GOOD, TEST, limits=limits).passed
+    starts = box.starts
     assert box.run(POISON, TEST, limits=limits).passed
     assert box.run(NEEDS_SPACE, TEST, limits=limits).passed
-    deep = ("import os\nfor _ in range(2500):\n    os.mkdir('d')\n    os.chdir('d')\n"
+    assert box.starts == starts  # emptied in place: permissions reset, then removed
+    deep = ("import os\nfor _ in range(30):  # 30 x 201 characters: longer than PATH_MAX\n"
+            "    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n"
             "open('f', 'w').write('x')\n" + GOOD)
     assert box.run(deep, TEST, limits=limits).passed
     assert box.run(NEEDS_SPACE, TEST, limits=limits).passed
+    assert box.starts == starts + 1  # too deep to remove by path: a fresh sandbox instead
     assert leftover_processes(box) == []
 
 
