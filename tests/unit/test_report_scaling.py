@@ -57,7 +57,7 @@ def test_scaling_is_one_panel_per_model_with_a_shared_y_scale():
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["score", "base"]
     assert panels[0].get_ylim() == panels[1].get_ylim()
-    # each panel: parallel (dashed, grey) and sequential (solid) at the budgets
+    # each panel: parallel (dashed, open markers) and sequential (solid) at the budgets
     parallel, sequential = panels[1].get_lines()
     assert parallel.get_linestyle() == "--" and sequential.get_linestyle() == "-"
     assert list(sequential.get_xdata()) == [2, 4]

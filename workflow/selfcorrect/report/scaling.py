@@ -68,7 +68,7 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
         points = by_benchmark[bench][m]
         b = [p["budget"] for p in points]
         ax.plot(b, [100 * p["parallel"] for p in points], "--", marker=markers[m], ms=4,
-                color="0.55", mfc="white")
+                color=colors[m], mfc="white", alpha=0.8)
         ax.plot(b, [100 * p["sequential"] for p in points], "-", marker=markers[m], ms=4,
                 color=colors[m])
         ax.set_title(m if len(by_benchmark) == 1 else f"{m} ({bench})", fontsize=9,
@@ -88,7 +88,7 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
                  "parallel sampling at equal budget", fontsize=10)
     fig.legend(handles=[
         Line2D([], [], color="black", ls="-", marker="o", label="B/2 attempts + 1 correction each"),
-        Line2D([], [], color="0.55", ls="--", marker="o", mfc="white",
+        Line2D([], [], color="black", ls="--", marker="o", mfc="white",
                label="B parallel attempts"),
     ], loc="outside lower center", ncols=2, fontsize=8)
     return fig

@@ -2,7 +2,7 @@
 
 Related arms keep one hue family so a reader groups them at a glance: the base model and the
 prompting baseline in greys, the SFT baselines (STaR, Pair-SFT) in blues, SCoRe and its
-ablations in reds, RISE in greens. Within a family each model gets its own shade and marker.
+ablations in reds to oranges, RISE in greens. Within a family each model gets its own shade and marker.
 Models of no known family get distinct categorical colours.
 """
 
@@ -24,7 +24,7 @@ from selfcorrect.artifacts import atomic_path
 FAMILIES = {
     "reference": (r"base|self_refine", "Greys"),
     "sft": (r"star_\d+|pair_sft\w*", "Blues"),
-    "score": (r"score\w*", "Reds"),
+    "score": (r"score\w*", "YlOrRd"),
     "rise": (r"rise_\d+", "Greens"),
 }
 FAMILY_LABELS = {"reference": "base and prompting", "sft": "SFT baselines", "score": "SCoRe",
@@ -42,7 +42,7 @@ def family(model: str) -> str:
 
 def _shades(n: int) -> list[float]:
     """Colormap positions for n members of one family: dark to light, never near white."""
-    return [0.8] if n == 1 else list(np.linspace(0.9, 0.45, n))
+    return [0.8] if n == 1 else list(np.linspace(0.95, 0.4, n))
 
 
 def colors(models: list[str]) -> dict[str, tuple]:

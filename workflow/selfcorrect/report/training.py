@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
@@ -45,22 +46,24 @@ def smooth(series: pd.Series) -> pd.Series:
 def training_figure(logs: dict[str, pd.DataFrame]) -> Figure:
     """Six panels of per-step telemetry, every model in each, one legend for the figure."""
     fig, axes = style.panels(len(PANELS))
-    colors = style.colors(list(logs))
+    colors, markers = style.colors(list(logs)), style.markers(list(logs))
     for ax, (title, ylabel, columns) in zip(axes, PANELS):
         for model, log in logs.items():
             for column, ls in columns:
-                if column in log:
-                    ax.plot(log["step"], smooth(log[column]), ls, color=colors[model], lw=1.3)
+                if column in log:  # a marker every ~10 steps tells shades of one family apart
+                    ax.plot(log["step"], smooth(log[column]), ls, color=colors[model], lw=1.3,
+                            marker=markers[model], ms=4, markevery=max(1, len(log) // 8))
         ax.set_title(title, fontsize=10)
         ax.set(xlabel="training step", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     if not logs:
         axes[0].text(0.5, 0.5, "no RL-trained model in this run", ha="center",
                      transform=axes[0].transAxes)
     styles = [Line2D([], [], color="black", ls="--", label="attempt 1 (Δc→i)"),
               Line2D([], [], color="black", ls="-", label="attempt 2 (Δi→c)")]
-    fig.legend(handles=styles + [Line2D([], [], color=colors[m], lw=2, label=m) for m in logs],
-               loc="outside right upper", fontsize=8)
+    fig.legend(handles=styles + style.model_handles(list(logs)), loc="outside right upper",
+               fontsize=8)
     fig.suptitle("RL training (5-step moving average)")
     return fig
 
