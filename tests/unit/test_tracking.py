@@ -45,6 +45,16 @@ def test_only_rank_zero_writes(tmp_path, monkeypatch):
     assert not (tmp_path / "tb").exists()
 
 
+def test_config_switch_is_off_by_default_and_checked():
+    from selfcorrect.config import validate_config
+    from selfcorrect.errors import SelfCorrectError
+
+    assert validate_config({})["tracking"] == {"tensorboard": False}
+    assert validate_config({"tracking": {"tensorboard": True}})["tracking"]["tensorboard"]
+    with pytest.raises(SelfCorrectError, match="tracking.tensorboard: 'yes' is not of type"):
+        validate_config({"tracking": {"tensorboard": "yes"}})
+
+
 def test_cli_option_is_off_unless_given():
     assert _parser().parse_args(["report", "--metrics", "m.json", "--out-dir", "o"]) \
         .tensorboard is None
