@@ -62,6 +62,18 @@ def test_binomial_standard_error():
     assert math.isnan(style.binomial_se(0.5, 1))
 
 
+@pytest.mark.parametrize("limits, expected", [
+    ((-0.05, 0.05), (0.0, 5.0)),      # a flat line at 0: no negative accuracies
+    ((38.0, 82.0), (38.0, 82.0)),     # a normal range is left alone
+    ((96.0, 104.0), (95.0, 100.0)),   # never above 100, still 5 points tall
+])
+def test_percent_axis_stays_in_range(limits, expected):
+    _, (ax,) = style.panels(1)
+    ax.set_ylim(*limits)
+    style.percent_axis(ax)
+    assert ax.get_ylim() == pytest.approx(expected)
+
+
 def _result(model, acc, se, i2c, c2i, n=100, benchmark="arith"):
     metrics = {"n_problems": n, "n_samples": 1, "turns": 2, "acc@t1": acc[0], "acc@t2": acc[1],
                "delta": acc[1] - acc[0], "delta_se": se, "delta_i2c": i2c, "delta_c2i": c2i}

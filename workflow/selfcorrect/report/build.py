@@ -246,6 +246,7 @@ def accuracy_figure(table, models: list[str], benchmarks: list[str]) -> Figure:
                 se = [100 * style.binomial_se(a, n) for a in curve]
                 ax.errorbar(range(1, len(curve) + 1), [100 * a for a in curve], yerr=se,
                             marker=markers[m], color=colors[m], capsize=3, ms=5)
+        style.percent_axis(ax)
         ax.set_title(bench)
         ax.set_xlabel("attempt (turn)")
         ax.set_ylabel("accuracy (%)")

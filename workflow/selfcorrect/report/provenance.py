@@ -62,7 +62,8 @@ def write_config(config: dict, out_dir: str | Path, expected_hash: str = "") -> 
         raise SelfCorrectError(f"report: the resolved config hashes to {digest}, "
                                f"not the --config-hash {expected_hash}")
     header = (f"# The resolved config of this run (config files layered over the schema's "
-              f"defaults), hash {digest}.\n# Rerun it with: snakemake --configfile {CONFIG_FILE}\n")
+              f"defaults), hash {digest}.\n"
+              f"# Rerun it with: snakemake --configfile {Path(out_dir) / CONFIG_FILE}\n")
     write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
                Path(out_dir) / CONFIG_FILE)
     return digest

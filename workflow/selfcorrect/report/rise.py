@@ -60,6 +60,7 @@ def rise_figure(by_benchmark: dict, models: list[str] | None = None):
                         yerr=[100 * style.binomial_se(a, n) for a in r.accuracy_by_turn],
                         marker=markers[r.model], color=colors[r.model])
             shown.append(r.model)
+        style.percent_axis(ax)
         ax.set(title=f"RISE: accuracy per turn ({bench})", xlabel="turn", ylabel="accuracy (%)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

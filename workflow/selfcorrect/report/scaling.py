@@ -77,6 +77,7 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
         ax.set_xticks(budgets, [str(x) for x in budgets])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
+    style.percent_axis(axes[0])  # one y scale: the panels share it
     for ax in axes:
         if ax.get_subplotspec().is_last_row() or not _below(ax, axes):
             ax.set_xlabel("samples B")

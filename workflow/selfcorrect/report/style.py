@@ -83,6 +83,17 @@ def binomial_se(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
+def percent_axis(ax, min_span: float = 5.0) -> None:
+    """Keep a percent y axis inside [0, 100] and at least `min_span` points tall (autoscaling a
+    flat line at 0 would otherwise show negative accuracies)."""
+    low, high = ax.get_ylim()
+    low, high = max(low, 0.0), min(high, 100.0)
+    if high - low < min_span:
+        high = min(100.0, low + min_span)
+        low = max(0.0, high - min_span)
+    ax.set_ylim(low, high)
+
+
 def panels(n: int, ncols: int = 3, width: float = 4.6, height: float = 3.6, **kw
            ) -> tuple[Figure, list]:
     """A figure with n panels, at most `ncols` per row; spare panels hidden."""
