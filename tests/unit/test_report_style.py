@@ -169,3 +169,14 @@ def test_resolved_config_is_written_and_linked(tmp_path):
     assert config_hash({"b": 1, "a": [1.5]}) == "be0f99d229ad"
     with pytest.raises(SelfCorrectError, match="not the --config-hash abc"):
         append_provenance(tmp_path, "abc", tmp_path / "no-benchmarks", cfg)
+
+
+@pytest.mark.parametrize("loss, scale", [([4.6, 4.0, 3.5], "linear"), ([4.6, 0.5, 0.03], "log")])
+def test_pretraining_loss_is_log_only_over_a_decade(loss, scale):
+    from selfcorrect.report.training import pretraining_figure
+
+    curve = pd.DataFrame({"step": [1, 2, 3], "loss": loss, "acc@t1": [None, 0.2, 0.4],
+                          "acc@t2": [None, 0.2, 0.5]})
+    loss_ax, acc_ax = pretraining_figure(curve).axes
+    assert loss_ax.get_yscale() == scale
+    assert loss_ax.get_ylabel() and acc_ax.get_ylabel() == "accuracy (%)"

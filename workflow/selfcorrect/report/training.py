@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
@@ -75,12 +75,19 @@ def pretraining_figure(curve: pd.DataFrame | None) -> Figure:
                      ha="center", transform=loss_ax.transAxes)
         return fig
     loss_ax.plot(curve["step"], curve["loss"], color="tab:gray")
+    # a log axis only when the loss spans a decade or more; plain numbers on it either way
+    loss = curve["loss"]
+    wide = loss.min() > 0 and loss.max() / loss.min() >= 10
     loss_ax.set(title="pre-training loss (assistant tokens)", xlabel="step",
-                ylabel="cross-entropy (nats per token)", yscale="log")
+                ylabel="cross-entropy (nats per token)", yscale="log" if wide else "linear")
+    if wide:
+        loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        loss_ax.yaxis.set_minor_formatter(NullFormatter())
     evals = curve.dropna(subset=["acc@t1"])
     acc_ax.plot(evals["step"], 100 * evals["acc@t1"], "o-", label="Acc@t1")
     acc_ax.plot(evals["step"], 100 * evals["acc@t2"], "s--", label="Acc@t2")
-    acc_ax.set(title="held-out greedy accuracy", xlabel="step", ylabel="%")
+    acc_ax.set(title="held-out greedy accuracy", xlabel="step", ylabel="accuracy (%)")
+    style.percent_axis(acc_ax)
     acc_ax.legend()
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
