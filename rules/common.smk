@@ -2,6 +2,7 @@
 # workflow/schemas/config.schema.yaml), per-stage config subtrees, wildcard constraints.
 import hashlib
 import json
+import os
 import shlex
 import sys
 
@@ -341,13 +342,17 @@ def scaling_arg():
 # per GPU. gpu <= 1 runs plain `selfcorrect` (plain PyTorch); more runs it under torchrun, where
 # it trains with DeepSpeed ZeRO (`distributed` config). Used as a params function of threads and
 # resources, which Snakemake leaves out of its params rerun trigger: moving a run between 1
-# and N GPUs, or changing the ZeRO stage, does not rerun finished training.
-def launcher(wildcards, threads, resources):
+# and N GPUs, changing the ZeRO stage, or switching TensorBoard (`tracking`, one logdir per
+# model: results/tensorboard/{model}) does not rerun finished training.
+def launcher(wildcards, threads, resources, output):
     gpus = int(getattr(resources, "gpu", 0) or 0)
+    track = ""
+    if config["tracking"]["tensorboard"]:
+        track = f" --tensorboard results/tensorboard/{os.path.basename(output[0])}"
     if gpus <= 1:
-        return f"selfcorrect --threads {threads}"
+        return f"selfcorrect --threads {threads}{track}"
     settings = shlex.quote(as_json(config["distributed"]))
     return (
         f"torchrun --standalone --nproc-per-node {gpus} -m selfcorrect.cli"
-        f" --threads {max(1, threads // gpus)} --distributed {settings}"
+        f" --threads {max(1, threads // gpus)} --distributed {settings}{track}"
     )
