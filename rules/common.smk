@@ -18,7 +18,7 @@ except SelfCorrectError as exc:
 # first on PATH so `.venv/bin/snakemake` works without an activated environment (jobs inherit it).
 _BIN = os.path.dirname(sys.executable)
 if os.path.exists(os.path.join(_BIN, "selfcorrect")):
-    os.environ["PATH"] = os.pathsep.join([_BIN, os.environ.get("PATH", "")])
+    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
 
 
 wildcard_constraints:
@@ -326,7 +326,7 @@ def baseline_train_cfg(wildcards):
 SC = config["scaling"]
 SCALING = SC["enabled"]
 
-# Every name in `models` is one a rule builds: a typo fails here, before the DAG is built.
+# Every name in `models` is one the rules can build; a typo fails here, before the DAG is built.
 KNOWN_MODELS = ["base", *PROMPT_BASELINES, *SFT_BASELINES, *SCORE_RUNS, *RISE_MODELS[1:]]
 try:
     check_models(MODELS, KNOWN_MODELS)
