@@ -29,5 +29,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    """The whole DAG: the report of every model in `models`."""
     input:
         "results/report/summary.md",
