@@ -50,6 +50,17 @@ def test_errors_are_one_line_and_name_the_key(config, key):
 def test_shipped_configs_are_valid(root):
     for path in [root / "config/config.yaml", root / "config/test.yaml"]:
         assert load_config(path)["base_model"]["source"] == "tiny"
+    for path in [root / "config/template.yaml", *sorted((root / "config/presets").glob("*"))]:
+        load_config(path)
+
+
+def test_the_template_is_complete_with_real_model_settings(root):
+    cfg = load_config(root / "config/template.yaml")
+    assert cfg["base_model"]["source"] != "tiny" and cfg["task"] == "gsm8k"
+    assert cfg["models"] == ["base", "score_stage1", "score"]
+    assert cfg["rollout"]["eval"]["max_new_tokens"] >= 512
+    assert cfg["rollout"]["eval_turns"] == 2 and cfg["rollout"]["eval_window"] == 0
+    assert cfg["rise"]["iterations"] == 0 and not cfg["scaling"]["enabled"]
 
 
 def test_missing_and_malformed_config_files(tmp_path):
