@@ -1,4 +1,5 @@
 rule build_report:
+    """results/report/: summary.md, metrics.csv and the figures."""
     input:
         metrics=metrics_files(),
         models=[model_dir(m) for m in MODELS],
@@ -78,5 +79,6 @@ rule build_report:
 
 
 rule report:
+    """Target: the report."""
     input:
         rules.build_report.output,

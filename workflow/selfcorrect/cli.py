@@ -149,7 +149,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_cfg(args) -> None:
+    """`--cfg` and `--distributed` go through the config schema, as the workflow's config does:
+    unknown keys and wrong types are one-line errors, left-out keys take their defaults."""
+    from selfcorrect.config import task_config, validate_stage_cfg
+
+    if args.stage == "prepare":
+        args.cfg = task_config(args.task, args.cfg, "--cfg")
+    elif getattr(args, "cfg", None) is not None:
+        args.cfg = validate_stage_cfg(args.stage, args.cfg)
+    if args.distributed is not None:
+        args.distributed = validate_stage_cfg("distributed", args.distributed, "--distributed")
+
+
 def _dispatch(args) -> None:
+    _check_cfg(args)
     if args.stage == "prepare":
         from selfcorrect.stages import prepare
 
@@ -241,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                           "baseline-data", "scaling"):
         import torch
 
-        # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).
+        # Oversubscribing the cores made tiny-model steps 5-100x slower on a 2-core CPU.
         torch.set_num_threads(threads)
     try:
         from selfcorrect.tracking import tracking
