@@ -120,12 +120,12 @@ wildcard_constraints:
 
 STAGE2_METHODS = {"score_stage2", "star_stage2"}  # both start from offline base attempts too
 # Settings a method never reads stay out of its config, so changing them does not rerun it.
-STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every"}
+STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every", "credit"}
 UNUSED = {
     "score_stage1": STAGE2_ONLY,
     "single_turn": STAGE2_ONLY | {"beta2"},
     "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
-    "star_stage2": {"alpha", "interleave_stage1_every", "beta2"},
+    "star_stage2": {"alpha", "interleave_stage1_every", "beta2", "credit"},
 }
 
 
