@@ -210,6 +210,10 @@ class LossConfig:
 CREDITS = ("per_attempt", "episode")
 
 
+# Losses that are a mean over the batch's tokens; every other one over its samples (rows). A
+# multi-process step weights each rank's loss by its share of that unit (train/rise.py).
+TOKEN_MEAN_LOSSES = {"sft"}
+
 LossFn = Callable[[AttemptBatch, "AttemptBatch | None", LossConfig], tuple[Tensor, Stats]]
 LOSSES: dict[str, LossFn] = {}
 
