@@ -1,4 +1,4 @@
-# Baselines (METHODS.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
+# Baselines (docs/methods.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
 # source model's own training-split rollouts; Self-Refine is prompting only (rules/common.smk).
 # Inference-time scaling: per model, max(budgets) sampled two-attempt chains on test problems.
 

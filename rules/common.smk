@@ -270,7 +270,7 @@ def rise_metrics_arg():
     return ("--rise-metrics " + " ".join(files)) if files else ""
 
 
-# Baselines (METHODS.md "Baselines"): SFT models trained on a source model's training-split
+# Baselines (docs/methods.md "Baselines"): SFT models trained on a source model's training-split
 # rollouts (STaR iteration k on star_{k-1}'s, the rest on the base's), and Self-Refine, the base
 # model prompted with another instruction between attempts.
 BL = config["baselines"]

@@ -1,5 +1,5 @@
 # SCoRe: Stage I from the base model, Stage II from Stage I; the reference is always the base.
-# Ablations (METHODS.md) are their own models: single-turn RL, Stage II without Stage I,
+# Ablations (docs/methods.md) are their own models: single-turn RL, Stage II without Stage I,
 # Stage II without reward shaping (alpha = 0).
 
 

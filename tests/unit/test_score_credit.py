@@ -34,8 +34,9 @@ def test_leave_one_out_with_a_group_tensor_of_unequal_groups():
     # 7: r=[1, 0, 1] → [1 − 0.5, 0 − 1, 1 − 0.5]; 2: [0 − 1, 1 − 0]; 5: alone → 0
     assert torch.allclose(adv, t([0.5, -1.0, -1.0, 0.5, 1.0, 0.0]))
     # an int k is problem-major groups of k, as before
-    assert torch.allclose(leave_one_out_advantage(t([1.0, 0.0, 1.0, 1.0]), 2),
-                          leave_one_out_advantage(t([1.0, 0.0, 1.0, 1.0]), torch.tensor([0, 0, 1, 1])))
+    r = t([1.0, 0.0, 1.0, 1.0])
+    assert torch.allclose(leave_one_out_advantage(r, 2),
+                          leave_one_out_advantage(r, torch.tensor([0, 0, 1, 1])))
 
 
 def rollout(problem, r1, offline=False):

@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                           "baseline-data", "scaling"):
         import torch
 
-        # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).
+        # Oversubscribing two cores made tiny-model steps 5-100x slower.
         torch.set_num_threads(threads)
     try:
         _dispatch(args)

@@ -277,7 +277,7 @@ def _block_votes(labels: pd.DataFrame, turn: int, block: int, equivalent=None) -
 
 
 def scaling_curve(labels: pd.DataFrame, budgets: list[int], equivalent=None) -> pd.DataFrame:
-    """Accuracy at each sample budget B (METHODS, "Inference-time scaling"):
+    """Accuracy at each sample budget B (docs/methods.md, "Inference-time scaling"):
 
     - ``parallel``: majority over B parallel first attempts;
     - ``sequential``: B/2 parallel first attempts, each corrected once, majority over the B/2

@@ -1,4 +1,4 @@
-"""Inference-time scaling (METHODS.md): majority over B parallel first attempts versus B/2
+"""Inference-time scaling (docs/methods.md): majority over B parallel first attempts versus B/2
 attempts each corrected once, per model — a table in summary.md and scaling.png."""
 
 from __future__ import annotations

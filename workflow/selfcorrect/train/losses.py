@@ -98,7 +98,7 @@ def _masked(x: Tensor, mask: Tensor) -> Tensor:
 
 def attempt_kl(logp: Tensor, ref_logp: Tensor, mask: Tensor, estimator: str = "k3") -> Tensor:
     """Per-attempt KL ``[N]``: the per-token estimate summed over the attempt's completion
-    tokens (docs/methods.md, SCoRe: "KL is the per-token estimate summed over an attempt's tokens")."""
+    tokens (docs/methods.md, "KL": the per-token estimate summed over an attempt's tokens)."""
     # Zero both inputs off-mask: every estimator is 0 at logp == ref_logp, so padding adds 0.
     per_token = get_kl(estimator)(_masked(logp, mask), _masked(ref_logp.detach(), mask))
     return _masked(per_token, mask).sum(dim=-1)
@@ -152,7 +152,7 @@ def shaped_rewards(r1: Tensor, r2: Tensor, alpha: float) -> tuple[Tensor, Tensor
 
 
 def reinforce_term(logp: Tensor, mask: Tensor, advantages: Tensor) -> Tensor:
-    """−(1/N) Σ_i A_i · Σ_t logπ_θ(y_it) (docs/methods.md, SCoRe base objective: on-policy REINFORCE).
+    """−(1/N) Σ_i A_i · Σ_t logπ_θ(y_it) (docs/methods.md, SCoRe: on-policy REINFORCE).
 
     Per-attempt credit: the sequence log-prob of attempt i is weighted by that attempt's own
     advantage (γ = 0). Advantages are detached so the loss is a score-function estimator.
@@ -367,7 +367,8 @@ def rise_weights(
       the paper's advantage-weighted variant, absent from the authors' code.
 
     ``group`` is an ``[N]`` long tensor of problem indices (RISE keeps a variable number of
-    actions per problem), or an int ``k`` for problem-major groups of k; ``rwr`` only checks its shape.
+    actions per problem), or an int ``k`` for problem-major groups of k; ``rwr`` only checks
+    its shape.
     """
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")

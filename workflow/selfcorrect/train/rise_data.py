@@ -50,8 +50,8 @@ SELECTION_RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
 
 
 def select_actions(candidates: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """The candidates kept by ``rule`` (docs/methods.md, RISE step 2, "Selection rule: keep all / only
-    better-than-current / only the best / only correct actions"):
+    """The candidates kept by ``rule`` (docs/methods.md, RISE step 2, "Selection rule: keep
+    all / only better-than-current / only the best / only correct actions"):
 
     - ``"all"``: every candidate;
     - ``"better"``: reward > current_reward at the same state;
