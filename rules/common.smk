@@ -72,7 +72,7 @@ def rollout_cfg(wildcards):
 def model_task_cfg(task, model):
     """A task's settings as `model` is prompted: prompting baselines swap the instruction."""
     if model in PROMPT_BASELINES:
-        return {**task_cfg(task), "correction_instruction": PROMPT_BASELINES[model]}
+        return {**task_cfg(task), **PROMPT_BASELINES[model]}
     return task_cfg(task)
 
 
@@ -277,7 +277,13 @@ BL = config["baselines"]
 STAR_MODELS = [f"star_{k}" for k in range(1, BL["star_iterations"] + 1)]
 SFT_BASELINES = {"pair_sft": "pair_sft", "pair_sft_plus": "pair_sft_plus",
                  **{m: "star" for m in STAR_MODELS}}
-PROMPT_BASELINES = {"self_refine": BL["self_refine"]["instruction"]}
+# Prompting baselines: the base model under other prompts (task settings they override).
+# self_refine_critique is Madaan et al.'s critique-then-refine: feedback, then a refinement.
+PROMPT_BASELINES = {
+    "self_refine": {"correction_instruction": BL["self_refine"]["instruction"]},
+    "self_refine_critique": {"critique_instruction": BL["self_refine"]["critique"],
+                             "correction_instruction": BL["self_refine"]["refine"]},
+}
 
 
 wildcard_constraints:
