@@ -3,7 +3,6 @@ first reads the model's own feedback on the previous one. A scripted engine reco
 prompt it is given, so the conversations are checked exactly."""
 
 import pandas as pd
-
 from selfcorrect.conversation import messages_for_turn
 from selfcorrect.models.tiny import build_tokenizer
 from selfcorrect.rollout.backend import Generation, Sampling
@@ -51,8 +50,8 @@ def test_collect_rollouts_critique_then_refine():
     # attempt 1, feedback 1, attempt 2, feedback 2, attempt 3: five engine calls
     assert len(engine.calls) == 5
     assert df["completion"].tolist() == ["try1", "try3", "try5"]
-    assert engine.calls[1] == ["<s><|user|>1+2<|end|><|assistant|>try1<|end|>"
-                               "<|user|>find it<|end|><|assistant|>"]
+    assert engine.calls[1] == [("<s><|user|>1+2<|end|><|assistant|>try1<|end|>"
+                                "<|user|>find it<|end|><|assistant|>")]
     assert df["context"].iloc[1] == ("<s><|user|>1+2<|end|><|assistant|>try1<|end|>"
                                      "<|user|>find it<|end|><|assistant|>note2<|end|>"
                                      "<|user|>fix it<|end|><|assistant|>")
