@@ -65,7 +65,7 @@ rule build_report:
         pretrain_log=pretrain_log_arg(),
         scaling=scaling_arg(),
         config_hash=CONFIG_HASH,
-        resolved_config=as_json(config),
+        resolved_config=resolved_config,
     log:
         "logs/report.log",
     conda:

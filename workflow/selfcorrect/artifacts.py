@@ -101,7 +101,7 @@ RISE_DATA = pa.schema(
         ("action", pa.string()),  # the improved attempt
         ("reward", pa.float32()),
         ("current_reward", pa.float32()),  # what the rolled-out policy scored there
-        ("source", pa.string()),  # self | teacher
+        ("source", pa.string()),  # self | teacher | on_policy (the turn-1 on-policy target)
         ("iteration", pa.int32()),
     ]
 )

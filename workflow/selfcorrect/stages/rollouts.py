@@ -32,6 +32,7 @@ def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
         backend, tokenizer, problems, prompts, task.instruction(task_cfg),
         turns=rollout_cfg["turns"], samples=samples, sampling=sampling, model_name=model_name,
         window=rollout_cfg.get("window", 0),
+        critique=task_cfg.get("critique_instruction", ""),
     )
     write_parquet(rollouts, out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()
