@@ -44,8 +44,10 @@ CONFIG_HASH = hashlib.sha256(as_json(config).encode()).hexdigest()[:12]
 
 def resolved_config(wildcards):
     """The whole resolved config for the report (a function: its text may hold braces, e.g. a
-    prompt template's `{question}`, that a params string would take for wildcards)."""
-    return as_json(config)
+    prompt template's `{question}`, that a params string would take for wildcards). Only the
+    sections of the tasks this run uses: the schema fills in every task's defaults."""
+    used = {TRAIN_TASK, *BENCHMARKS}
+    return as_json({**config, "tasks": {k: v for k, v in config["tasks"].items() if k in used}})
 
 
 def task_cfg(name):
