@@ -2,7 +2,8 @@
 
 The policy starts from `--init` (the base model, or Stage I's result for Stage II), the frozen
 reference is always the base model. Checkpoints live outside the output directory
-(`--checkpoints`), so a killed job rerun by Snakemake resumes instead of starting over.
+(`--checkpoints`), so a killed job rerun by Snakemake resumes instead of starting over, as long
+as it was trained from the same models, data and settings (train/fingerprint.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from selfcorrect.artifacts import read_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
+from selfcorrect.train.fingerprint import input_digests
 from selfcorrect.train.losses import LOSSES
 from selfcorrect.train.score import ScoreRecipe
 
@@ -43,9 +45,14 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
     task = get_task(problems["task"].iloc[0])
     policy, tokenizer = load_model(init_dir)
     reference, _ = load_model(ref_dir)
+    # a checkpoint resumes only when these files and the configuration are unchanged
+    inputs = lambda: input_digests(  # noqa: E731
+        {"init": init_dir, "reference": ref_dir},
+        {"problems": problems_path, "offline_rollouts": offline_rollouts,
+         "offline_labels": offline_labels})
     recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
                          Path(checkpoints), offline_starts(offline_rollouts, offline_labels),
-                         distributed)
+                         distributed, inputs)
     telemetry = recipe.train()
     # on N processes: rank 0 writes the whole model, gathered from every rank's partition
     recipe.trainer.save_pretrained(
