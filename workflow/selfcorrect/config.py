@@ -7,6 +7,7 @@ Errors are one line naming the key, e.g. `config: rollout.turns: 0 is less than 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import jsonschema
@@ -52,6 +53,7 @@ def load_schema() -> dict:
 
 def validate_config(config: dict, source: str = "config") -> dict:
     """Return a validated copy of `config` with every default filled in."""
+    _check_finite(config, source)
     schema = load_schema()
     cls = _with_defaults(jsonschema.validators.validator_for(schema))
     resolved = copy.deepcopy(config)
@@ -61,6 +63,17 @@ def validate_config(config: dict, source: str = "config") -> dict:
         key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
         raise SelfCorrectError(f"{source}: {key}: {err.message}")
     return resolved
+
+
+def _check_finite(value, source: str, key: str = "") -> None:
+    """NaN and ±infinity are YAML floats (`.nan`, `.inf`) that JSON Schema's `number` accepts;
+    no setting means them, so every number must be finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SelfCorrectError(f"{source}: {key or '<top level>'}: {value} is not a finite number")
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for name, sub in items:
+        _check_finite(sub, source, f"{key}.{name}" if key else str(name))
 
 
 def task_config(name: str, cfg: dict | None = None) -> dict:
