@@ -64,6 +64,7 @@ rule build_report:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
         " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
         " --config-hash {params.config_hash} --out-dir results/report"

@@ -25,6 +25,7 @@ rule rise_collect:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -43,6 +44,7 @@ rule rise_label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 
@@ -67,6 +69,7 @@ rule rise_improve:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rise-improve --model {input.model}"
         " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
         " --iteration {wildcards.iter} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -91,6 +94,7 @@ rule rise_train:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} rise-train --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -113,6 +117,7 @@ rule rise_eval_rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -131,6 +136,7 @@ rule rise_eval_label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 
@@ -146,6 +152,7 @@ rule rise_evaluate:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect rise-evaluate --sequential {input.sequential} --parallel {input.parallel}"
         " --name {wildcards.model} --benchmark {wildcards.benchmark} --out {output} > {log} 2>&1"
 
