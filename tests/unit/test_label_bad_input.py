@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from selfcorrect.artifacts import ROLLOUTS, write_parquet
 from selfcorrect.tasks import get_task
 
@@ -40,7 +39,7 @@ def label(tmp_path, rollouts_path, problems_path, out) -> subprocess.CompletedPr
     return subprocess.run(
         [sys.executable, "-m", "selfcorrect.cli", "label", "--rollouts", str(rollouts_path),
          "--problems", str(problems_path), "--out", str(out)],
-        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -122,7 +121,7 @@ def test_evaluate_refuses_labels_with_a_null_turn(tmp_path):
         [sys.executable, "-m", "selfcorrect.cli", "evaluate", "--labels", "labels.parquet",
          "--name", "m", "--benchmark", "arith", "--out-table", "eval.parquet",
          "--out-metrics", "metrics.json"],
-        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == ("selfcorrect evaluate: error: labels.parquet: column 'turn' "
                                      "is empty (null) at row 0")

@@ -45,11 +45,13 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
     task = get_task(problems["task"].iloc[0])
     policy, tokenizer = load_model(init_dir)
     reference, _ = load_model(ref_dir)
-    # a checkpoint resumes only when these files and the configuration are unchanged
-    inputs = lambda: input_digests(  # noqa: E731
-        {"init": init_dir, "reference": ref_dir},
-        {"problems": problems_path, "offline_rollouts": offline_rollouts,
-         "offline_labels": offline_labels})
+
+    def inputs() -> dict[str, str]:
+        """What a checkpoint must have been trained from to be resumed, besides the config."""
+        return input_digests({"init": init_dir, "reference": ref_dir},
+                             {"problems": problems_path, "offline_rollouts": offline_rollouts,
+                              "offline_labels": offline_labels})
+
     recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
                          Path(checkpoints), offline_starts(offline_rollouts, offline_labels),
                          distributed, inputs)

@@ -64,7 +64,7 @@ def model_digest(model_dir: str | Path) -> str:
         from huggingface_hub import snapshot_download
 
         return directory_digest(snapshot_download(source, local_files_only=True))
-    except Exception:  # not cached (yet): the name is all that is known here
+    except (OSError, ValueError):  # not cached, or not a hub id: the name is all there is
         return hashlib.sha256(f"hub:{source}".encode()).hexdigest()
 
 
