@@ -126,3 +126,22 @@ def test_evaluate_refuses_labels_with_a_null_turn(tmp_path):
     assert result.stderr.strip() == ("selfcorrect evaluate: error: labels.parquet: column 'turn' "
                                      "is empty (null) at row 0")
     assert not (tmp_path / "eval.parquet").exists() and not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("stage", ["rollout", "score"])
+def test_other_stages_refuse_empty_problems_too(files, stage):
+    d, problems = files
+    write_parquet(problems.iloc[:0], d / "empty.parquet", "problems")
+    args = {"rollout": ["--model", "m", "--name", "m", "--cfg",
+                        '{"task_cfg": {}, "rollout": {}, "sampling": {}}'],
+            "score": ["--method", "score_stage1", "--init", "m", "--ref", "m", "--cfg",
+                      '{"task_cfg": {}, "score": {}}', "--checkpoints", "ck"]}[stage]
+    env = {**os.environ, "PYTHONPATH": str(WORKFLOW)}
+    result = subprocess.run(
+        [sys.executable, "-m", "selfcorrect.cli", "--threads", "1", stage, *args,
+         "--problems", "empty.parquet", "--out", "out"],
+        env=env, capture_output=True, text=True, cwd=d, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"selfcorrect {stage}: error: empty.parquet: no problems (the file has no rows)"]
+    assert not (d / "out").exists()

@@ -213,6 +213,16 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
+def problems_task(problems: pd.DataFrame, where: str = "problems") -> str:
+    """The one task a problems file holds (an empty or mixed file is an error)."""
+    tasks = problems["task"].unique()
+    if len(tasks) == 0:
+        raise SelfCorrectError(f"{where}: no problems (the file has no rows)")
+    if len(tasks) > 1:
+        raise SelfCorrectError(f"{where}: problems of several tasks ({', '.join(sorted(tasks))})")
+    return str(tasks[0])
+
+
 def write_json(obj, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

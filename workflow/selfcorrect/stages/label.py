@@ -6,22 +6,12 @@ import logging
 
 import pandas as pd
 
-from selfcorrect.artifacts import ROLLOUT_KEYS, read_parquet, write_parquet
+from selfcorrect.artifacts import ROLLOUT_KEYS, problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards.pool import grade_many
 from selfcorrect.tasks import get_task
 
 log = logging.getLogger(__name__)
-
-
-def problems_task(problems: pd.DataFrame, where: str = "problems") -> str:
-    """The one task a problems file holds (an empty or mixed file is an error)."""
-    tasks = problems["task"].unique()
-    if len(tasks) == 0:
-        raise SelfCorrectError(f"{where}: no problems (the file has no rows)")
-    if len(tasks) > 1:
-        raise SelfCorrectError(f"{where}: problems of several tasks ({', '.join(sorted(tasks))})")
-    return str(tasks[0])
 
 
 def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int,

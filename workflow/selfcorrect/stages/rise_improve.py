@@ -12,7 +12,7 @@ import logging
 
 import pandas as pd
 
-from selfcorrect.artifacts import read_parquet, write_parquet
+from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.rewards.pool import grade_many
@@ -59,7 +59,7 @@ def solver_candidates(states: pd.DataFrame, problems: pd.DataFrame, task) -> pd.
 def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str, cfg: dict,
         iteration: int, out: str, workers: int) -> None:
     problems = read_parquet(problems_path, "problems")
-    task = get_task(problems["task"].iloc[0])
+    task = get_task(problems_task(problems, problems_path))
     states = visited_states(read_parquet(rollouts_path, "rollouts"),
                             read_parquet(labels_path, "labels"))
     teacher = cfg["teacher"]

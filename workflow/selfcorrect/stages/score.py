@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from selfcorrect.artifacts import read_parquet
+from selfcorrect.artifacts import problems_task, read_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
@@ -42,7 +42,7 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
     if method not in LOSSES:
         raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
     problems = read_parquet(problems_path, "problems")
-    task = get_task(problems["task"].iloc[0])
+    task = get_task(problems_task(problems, problems_path))
     policy, tokenizer = load_model(init_dir)
     reference, _ = load_model(ref_dir)
 
