@@ -71,6 +71,7 @@ rule build_report:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
         " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
         " --config-hash {params.config_hash} --resolved-config {params.resolved_config:q}"

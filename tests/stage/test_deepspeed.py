@@ -119,8 +119,10 @@ def test_score_two_processes_match_one(base, score_plain, stage):
     assert log["grad_norm"].gt(0).all() and log["loss"].ne(0).all()  # a real signal moved
     # the DeepSpeed checkpoint of the last step, recorded as complete
     meta = json.loads((base / f"ck_zero{stage}" / "deepspeed.json").read_text())
-    assert meta == {"tag": "step4", "config_hash": meta["config_hash"], "world_size": 2,
+    assert meta == {"tag": "step4", "fingerprint": meta["fingerprint"], "world_size": 2,
                     "zero_stage": stage}
+    # what it was trained from (train/fingerprint.py), hashed on rank 0 and shared
+    assert set(meta["fingerprint"]) == {"init", "reference", "problems", "config"}
 
 
 def test_zero3_killed_run_resumes_to_the_same_result(base):

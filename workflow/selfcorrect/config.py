@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 
 import jsonschema
@@ -136,12 +137,14 @@ def _message(err, root: dict) -> tuple[str, str]:
 
 
 def _validate(instance: dict, schema: dict, source: str) -> dict:
+    _check_finite(instance, source)
     cls = _extended(jsonschema.validators.validator_for(schema))
     resolved = copy.deepcopy(instance)
     errors = sorted(cls(schema).iter_errors(resolved), key=lambda e: list(e.absolute_path))
     if errors:
         key, message = _message(errors[0], schema)
         raise SelfCorrectError(f"{source}: {key}: {message}")
+    _check_finite(resolved, source)  # strings from --config ("nan") are numbers only now
     return resolved
 
 
@@ -257,6 +260,17 @@ def check_score_groups(config: dict, source: str = "config") -> None:
             f"{source}: score.offline_starts: {score['offline_starts']} needs 2 or more base "
             f"samples per problem to form a leave-one-out group of offline starts, but "
             f"rollout.train.samples is {base}; raise it or set score.offline_starts: 0")
+
+
+def _check_finite(value, source: str, key: str = "") -> None:
+    """NaN and ±infinity are YAML floats (`.nan`, `.inf`) that JSON Schema's `number` accepts;
+    no setting means them, so every number must be finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SelfCorrectError(f"{source}: {key or '<top level>'}: {value} is not a finite number")
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for name, sub in items:
+        _check_finite(sub, source, f"{key}.{name}" if key else str(name))
 
 
 def task_config(name: str, cfg: dict | None = None, source: str = "task config") -> dict:

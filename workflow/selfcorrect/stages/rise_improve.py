@@ -17,7 +17,7 @@ import logging
 
 import pandas as pd
 
-from selfcorrect.artifacts import read_parquet, write_parquet
+from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.rewards.pool import grade_many
@@ -75,7 +75,7 @@ def on_policy_targets(states: pd.DataFrame) -> pd.DataFrame:
 def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str, cfg: dict,
         iteration: int, out: str, workers: int) -> None:
     problems = read_parquet(problems_path, "problems")
-    task = get_task(problems["task"].iloc[0])
+    task = get_task(problems_task(problems, problems_path))
     visited = visited_states(read_parquet(rollouts_path, "rollouts"),
                              read_parquet(labels_path, "labels"))
     states = states_before_success(visited)

@@ -36,7 +36,7 @@ from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout.backend import Generation, Sampling, get_backend
-from selfcorrect.train import core, distributed
+from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def group_ids(rollouts: list[Rollout]) -> list[int]:
 class ScoreRecipe:
     def __init__(self, cfg: dict, method: str, policy, reference, tokenizer, problems: pd.DataFrame,
                  task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None,
-                 distributed_cfg: dict | None = None):
+                 distributed_cfg: dict | None = None, inputs=None):
         self.cfg, self.method = cfg, method
         # plain PyTorch on one process, DeepSpeed ZeRO on several; `policy` runs the forward
         # (the DeepSpeed engine there), `trainer.module` is the model itself
@@ -113,12 +113,17 @@ class ScoreRecipe:
                                     {"batch_size": cfg["generation_batch_size"], "progress": False,
                                      "gpu_memory_utilization": 0.3})
                         if self.trainer.is_main else None)
-        self.cfg_hash = core.config_hash({"method": method, **cfg})
+        # What the checkpoint is trained from (train/fingerprint.py): `inputs()` digests the
+        # model and data files, on the main process only (a 15 GB model takes 16-33 s here),
+        # and the resolved configuration is added; a checkpoint of other inputs is not resumed.
+        digests = inputs() if inputs is not None and self.trainer.is_main else {}
+        config = fingerprint.config_digest({"method": method, "task_cfg": task_cfg, **cfg})
+        self.fingerprint = {**self.trainer.broadcast(digests), "config": config}
         self.best_state: dict | None = None
 
     # -- setup / resume ---------------------------------------------------------------------
     def setup(self) -> core.TrainState:
-        state = self.trainer.load_checkpoint(self.checkpoint_dir, self.cfg_hash)
+        state = self.trainer.load_checkpoint(self.checkpoint_dir, self.fingerprint)
         best = self.checkpoint_dir / "best.pt"
         if state is not None and best.exists() and self.trainer.is_main:
             self.best_state = torch.load(best, weights_only=True)
@@ -297,7 +302,7 @@ class ScoreRecipe:
             bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
                             edit=f"{row.get('edit_rate', 0):.2f}")
             if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
-                self.trainer.save_checkpoint(self.checkpoint_dir, state, self.cfg_hash)
+                self.trainer.save_checkpoint(self.checkpoint_dir, state, self.fingerprint)
         self.restore_kept(state)
         return pd.DataFrame(state.telemetry)
 
