@@ -3,6 +3,7 @@ rule base_model:
         directory("results/models/base"),
     params:
         cfg=base_model_cfg,
+        launch=one_process,
     log:
         "logs/base_model.log",
     benchmark:
@@ -13,7 +14,7 @@ rule base_model:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
-        "selfcorrect --threads {threads} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+        "{params.launch} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
 rule base:

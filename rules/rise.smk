@@ -15,6 +15,7 @@ rule rise_collect:
         "results/rise/iter_{iter}/rollouts.parquet",
     params:
         cfg=rise_collect_cfg,
+        launch=one_process,
     log:
         "logs/rise/iter_{iter}/collect.log",
     benchmark:
@@ -25,7 +26,7 @@ rule rise_collect:
     conda:
         "../envs/rollout.yaml"
     shell:
-        "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
+        "{params.launch} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
@@ -57,6 +58,7 @@ rule rise_improve:
         "results/rise/iter_{iter}/improved.parquet",
     params:
         cfg=rise_improve_cfg,
+        launch=one_process,
     log:
         "logs/rise/iter_{iter}/improve.log",
     benchmark:
@@ -67,7 +69,7 @@ rule rise_improve:
     conda:
         "../envs/rollout.yaml"
     shell:
-        "selfcorrect --threads {threads} rise-improve --model {input.model}"
+        "{params.launch} rise-improve --model {input.model}"
         " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
         " --iteration {wildcards.iter} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -105,6 +107,7 @@ rule rise_eval_rollout:
         "results/rise_eval/{model}/{benchmark}-{mode}.parquet",
     params:
         cfg=rise_eval_cfg,
+        launch=one_process,
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.log",
     threads: threads_of("generate")  # capped at --cores locally
@@ -113,7 +116,7 @@ rule rise_eval_rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
-        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

@@ -6,6 +6,7 @@ rule rollout:
         "results/rollouts/{model}/{task}-{split}.parquet",
     params:
         cfg=rollout_cfg,
+        launch=one_process,
     log:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
@@ -17,7 +18,7 @@ rule rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
-        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
