@@ -9,7 +9,7 @@ CORES ?= all
 # rules call `selfcorrect …`, installed in the venv
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup system run test lint dryrun report clean slurm-profile
+.PHONY: setup system run test test-gpu lint dryrun report clean slurm-profile
 
 setup: system $(VENV)/.installed
 
@@ -53,6 +53,13 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest tests
+
+# The GPU path (docs/devices.md): tests/gpu, which `make test` skips without CUDA, here fails
+# when torch sees no GPU. Set up with a CUDA torch first: `make setup TORCH=torch`.
+test-gpu: setup
+	@$(BIN)/python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+	  f"make test-gpu: torch {torch.__version__} sees no CUDA device (a fresh venv: make setup TORCH=torch)")'
+	$(BIN)/python -m pytest tests/gpu -m gpu -v
 
 lint: setup
 	$(BIN)/snakemake --lint

@@ -62,6 +62,7 @@ rule scaling_rollout:
         "results/scaling/{model}/{benchmark}.rollouts.parquet",
     params:
         cfg=scaling_rollout_cfg,
+        launch=one_process,
     log:
         "logs/scaling/{model}/{benchmark}.rollout.log",
     benchmark:
@@ -73,7 +74,7 @@ rule scaling_rollout:
         "../envs/rollout.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

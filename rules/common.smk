@@ -381,9 +381,22 @@ def launcher(wildcards, threads, resources, output):
     if config["tracking"]["tensorboard"]:
         track = f" --tensorboard results/tensorboard/{os.path.basename(output[0])}"
     if gpus <= 1:
-        return f"selfcorrect --threads {threads}{track}"
+        return f"{one_process(wildcards, threads)}{track}"
     settings = shlex.quote(as_json(config["distributed"]))
     return (
         f"torchrun --standalone --nproc-per-node {gpus} -m selfcorrect.cli"
-        f" --threads {max(1, threads // gpus)} --distributed {settings}{track}"
+        f" --threads {max(1, threads // gpus)} --distributed {settings} {device_flag()}{track}"
     )
+
+
+# Where models train and generate: the `device` setting (docs/devices.md), passed as `--device`
+# to every stage that loads a model. Only through params functions of threads (`launcher`,
+# `one_process`): like the thread count, the device is the machine, not the experiment, and
+# moving a run between CPU and GPU does not rerun it.
+def device_flag():
+    return f"--device {shlex.quote(config['device'])}"
+
+
+def one_process(wildcards, threads):
+    """The command prefix of a stage that loads a model on one process."""
+    return f"selfcorrect --threads {threads} {device_flag()}"

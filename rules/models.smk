@@ -4,6 +4,7 @@ rule base_model:
         directory("results/models/base"),
     params:
         cfg=base_model_cfg,
+        launch=one_process,
     log:
         "logs/base_model.log",
     benchmark:
@@ -15,7 +16,7 @@ rule base_model:
         "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
+        "{params.launch} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
 rule base:

@@ -16,6 +16,7 @@ rule rise_collect:
         "results/rise/iter_{iter}/rollouts.parquet",
     params:
         cfg=rise_collect_cfg,
+        launch=one_process,
     log:
         "logs/rise/iter_{iter}/collect.log",
     benchmark:
@@ -27,7 +28,7 @@ rule rise_collect:
         "../envs/rollout.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
+        "{params.launch} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
@@ -62,6 +63,7 @@ rule rise_improve:
         "results/rise/iter_{iter}/improved.parquet",
     params:
         cfg=rise_improve_cfg,
+        launch=one_process,
     log:
         "logs/rise/iter_{iter}/improve.log",
     benchmark:
@@ -73,7 +75,7 @@ rule rise_improve:
         "../envs/rollout.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} rise-improve --model {input.model}"
+        "{params.launch} rise-improve --model {input.model}"
         " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
         " --iteration {wildcards.iter} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -114,6 +116,7 @@ rule rise_eval_rollout:
         "results/rise_eval/{model}/{benchmark}-{mode}.parquet",
     params:
         cfg=rise_eval_cfg,
+        launch=one_process,
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.log",
     threads: threads_of("generate")  # capped at --cores locally
@@ -123,7 +126,7 @@ rule rise_eval_rollout:
         "../envs/rollout.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

@@ -7,6 +7,7 @@ rule rollout:
         "results/rollouts/{model}/{task}-{split}.parquet",
     params:
         cfg=rollout_cfg,
+        launch=one_process,
     log:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
@@ -19,7 +20,7 @@ rule rollout:
         "../envs/rollout.yaml"
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
+        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

@@ -44,7 +44,7 @@ def run(tmp_path_factory):
 def _nll(model_dir, data) -> float:
     model, tok = load_model(model_dir)
     prompts, actions = encode(tok, data)
-    ids, attention, mask = core.pack(prompts, actions, tok.pad_token_id)
+    ids, attention, mask = core.pack(prompts, actions, tok.pad_token_id, model.device)
     with torch.no_grad():
         logp = core.token_logprobs(model, ids, attention)
     return float(-(logp * mask).sum() / mask.sum())

@@ -20,6 +20,10 @@ DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settin
                     "(torchrun/deepspeed); one process ignores them")
 
 
+# the stages that load a model: they take `--device`
+MODEL_STAGES = ("base-model", "rollout", "score", "rise-improve", "rise-train", "sft")
+
+
 def _json(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -37,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
     p.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="also write the trainers' per-step telemetry to TensorBoard under DIR")
+    p.add_argument("--device", default="auto",
+                   help="auto | cpu | cuda | cuda:N: where models train and generate (auto: CUDA "
+                        "when present; under torchrun each rank's GPU, cuda:LOCAL_RANK)")
     sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     s = sub.add_parser("prepare", help="write a task split's problems")
@@ -176,28 +183,31 @@ def _dispatch(args) -> None:
         from selfcorrect.stages import base_model
 
         c = args.cfg
-        base_model.run(c["base_model"], c["task"], c["task_cfg"], c["batch_size"], args.out)
+        base_model.run(c["base_model"], c["task"], c["task_cfg"], c["batch_size"], args.out,
+                       device=args.device)
     elif args.stage == "rollout":
         from selfcorrect.stages import rollouts
 
         c = args.cfg
         rollouts.run(args.model, args.name, args.problems, c["task_cfg"], c["rollout"],
-                     c["sampling"], args.out)
+                     c["sampling"], args.out, device=args.device)
     elif args.stage == "score":
         from selfcorrect.stages import score
 
         score.run(args.method, args.init, args.ref, args.problems, args.cfg["task_cfg"],
                   args.cfg["score"], args.checkpoints, args.out, args.offline_rollouts,
-                  args.offline_labels, args.distributed)
+                  args.offline_labels, args.distributed, device=args.device)
     elif args.stage == "rise-improve":
         from selfcorrect.stages import rise_improve
 
         rise_improve.run(args.model, args.rollouts, args.labels, args.problems, args.cfg,
-                         args.iteration, args.out, workers=args.threads or 1)
+                         args.iteration, args.out, workers=args.threads or 1,
+                         device=args.device)
     elif args.stage == "rise-train":
         from selfcorrect.stages import rise_train
 
-        rise_train.run(args.init, args.data, args.cfg, args.out, args.distributed)
+        rise_train.run(args.init, args.data, args.cfg, args.out, args.distributed,
+                       device=args.device)
     elif args.stage == "rise-evaluate":
         from selfcorrect.stages import evaluate
 
@@ -209,7 +219,8 @@ def _dispatch(args) -> None:
     elif args.stage == "sft":
         from selfcorrect.stages import baselines
 
-        baselines.run_sft(args.init, args.data, args.cfg, args.out, args.distributed)
+        baselines.run_sft(args.init, args.data, args.cfg, args.out, args.distributed,
+                          device=args.device)
     elif args.stage == "scaling":
         from selfcorrect.stages import baselines
 
@@ -272,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         # Oversubscribing the cores made tiny-model steps 5-100x slower on a 2-core CPU.
         torch.set_num_threads(threads)
     try:
+        if args.stage in MODEL_STAGES:
+            from selfcorrect.device import resolve_device
+
+            args.device = resolve_device(args.device)  # once: every model of the stage goes there
+            if args.device.type == "cuda":
+                torch.cuda.set_device(args.device)  # this rank's GPU for collectives too
         from selfcorrect.tracking import tracking
 
         with tracking(args.tensorboard):

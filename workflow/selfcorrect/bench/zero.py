@@ -85,7 +85,8 @@ def worker(args) -> None:
     seconds = []
     for _ in range(args.steps):
         t0 = time.perf_counter()
-        ids = torch.randint(0, args.vocab, (args.batch, args.length), generator=gen)
+        ids = torch.randint(0, args.vocab, (args.batch, args.length), generator=gen).to(
+            trainer.device)  # the rank's device
         loss = trainer.model(input_ids=ids, labels=ids).loss
         trainer.backward(loss, last=True)
         trainer.step()

@@ -27,9 +27,12 @@ def resolve(model_dir: str | Path) -> str:
     return str(model_dir)
 
 
-def load_model(model_dir: str | Path, dtype=None):
-    """(model, tokenizer) for generation or training; the tokenizer pads on the left."""
+def load_model(model_dir: str | Path, dtype=None, device="auto"):
+    """(model, tokenizer) for generation or training, the model on `device` (selfcorrect/device.py:
+    auto, cpu, cuda, cuda:N or a torch.device); the tokenizer pads on the left."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfcorrect.device import resolve_device
 
     source = resolve(model_dir)
     try:
@@ -43,7 +46,7 @@ def load_model(model_dir: str | Path, dtype=None):
     tokenizer.padding_side = "left"
     if tokenizer.chat_template is None:
         raise SelfCorrectError(f"{model_dir}: the tokenizer of {source!r} has no chat template")
-    return model, tokenizer
+    return model.to(resolve_device(device)), tokenizer
 
 
 def write_pointer(source: str, out_dir: Path) -> None:

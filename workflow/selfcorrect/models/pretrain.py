@@ -11,11 +11,13 @@ import logging
 import math
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 import torch
 from tqdm import tqdm
+
+from selfcorrect.device import autocast, model_device
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
     return ids, mask
 
 
-def collate(encoded: list[tuple[list[int], list[bool]]], pad_id: int):
+def collate(encoded: list[tuple[list[int], list[bool]]], pad_id: int,
+            device: torch.device | str = "cpu"):
+    """Right-padded ids, attention mask and labels (-100 off assistant tokens), on `device`."""
     width = max(len(ids) for ids, _ in encoded)
     input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     labels = torch.full((len(encoded), width), -100, dtype=torch.long)
@@ -48,7 +52,7 @@ def collate(encoded: list[tuple[list[int], list[bool]]], pad_id: int):
         input_ids[row, :n] = torch.tensor(ids)
         attention[row, :n] = 1
         labels[row, :n] = torch.where(torch.tensor(mask), torch.tensor(ids), -100)
-    return input_ids, attention, labels
+    return input_ids.to(device), attention.to(device), labels.to(device)
 
 
 def lr_at(step: int, cfg: dict) -> float:
@@ -73,17 +77,17 @@ def pretrain(
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg["lr"], betas=(0.9, 0.98), weight_decay=cfg["weight_decay"]
     )
-    dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
+    device = model_device(model)
     records = []
     model.train()
     bar = tqdm(range(cfg["steps"]), desc="pretrain")
     for step in bar:
         start = time.perf_counter()
         batch = [encode_conversation(tokenizer, transcript(rng)) for _ in range(cfg["batch_size"])]
-        input_ids, attention, labels = collate(batch, tokenizer.pad_token_id)
+        input_ids, attention, labels = collate(batch, tokenizer.pad_token_id, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        with torch.autocast("cpu", dtype=dtype, enabled=cfg["bf16"]):
+        with autocast(device, cfg["bf16"]):
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

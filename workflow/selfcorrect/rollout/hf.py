@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from selfcorrect.device import model_device
 from selfcorrect.rollout.backend import Generation, Sampling
 
 
@@ -43,8 +44,10 @@ class HFBackend:
         tok = self.tokenizer
         width = max(len(ids) for ids in batch)
         pad = tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch])
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
+        device = model_device(self.model)  # the policy's, which training may have moved
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch],
+                                 device=device)
         sample = sampling.temperature > 0
         generated = self.model.generate(
             input_ids=input_ids,

@@ -14,6 +14,7 @@ import torch
 from transformers import GenerationConfig
 
 from selfcorrect.artifacts import atomic_path
+from selfcorrect.device import resolve_device
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import write_pointer
 from selfcorrect.models.pretrain import pretrain
@@ -28,15 +29,17 @@ log = logging.getLogger(__name__)
 PRETRAIN_LOG = "pretrain_log.parquet"
 
 
-def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: str) -> None:
+def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: str,
+        device="auto") -> None:
     with atomic_path(out) as tmp:
         if base_cfg["source"] == "tiny":
-            build_tiny(base_cfg, task_name, task_cfg, batch_size, Path(tmp))
+            build_tiny(base_cfg, task_name, task_cfg, batch_size, Path(tmp), device)
         else:
             write_pointer(base_cfg["source"], Path(tmp))
 
 
-def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path) -> None:
+def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,
+               device="auto") -> None:
     task = get_task(task_name)
     if not hasattr(task, "sft_transcripts"):
         raise SelfCorrectError(
@@ -45,7 +48,9 @@ def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path) -> Non
         )
     tokenizer = build_tokenizer()
     torch.manual_seed(base_cfg["pretrain"]["seed"])  # the initialisation is part of the seed
-    model = build_model(tokenizer, base_cfg["tiny"])
+    # initialised on the CPU (the same weights for a seed on any machine), trained on `device`
+    model = build_model(tokenizer, base_cfg["tiny"]).to(resolve_device(device))
+    log.info("pre-training on %s", model.device)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("tiny Llama: %d parameters", n_params)
     evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size)

@@ -38,13 +38,13 @@ def run_data(kind: str, rollouts_path: str, labels_path: str, iteration: int, ou
 
 
 def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
-            distributed_cfg: dict | None = None) -> None:
+            distributed_cfg: dict | None = None, device="auto") -> None:
     from selfcorrect.models.load import load_model
     from selfcorrect.train import distributed
     from selfcorrect.train.rise import train_rise
 
     data = read_parquet(data_path, "rise_data")
-    policy, tokenizer = load_model(init_dir)
+    policy, tokenizer = load_model(init_dir, device=device)
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")

@@ -21,7 +21,7 @@ from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.rewards.pool import grade_many
-from selfcorrect.rollout.backend import Sampling, get_backend
+from selfcorrect.rollout.backend import Sampling, get_backend, resolve_backend
 from selfcorrect.tasks import get_task
 from selfcorrect.train.rise_data import (
     select_actions,
@@ -39,9 +39,12 @@ def visited_states(rollouts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
     return states.rename(columns={"reward": "current_reward"})
 
 
-def sampled_candidates(states: pd.DataFrame, model_dir: str, cfg: dict, source: str) -> pd.DataFrame:
+def sampled_candidates(states: pd.DataFrame, model_dir: str, cfg: dict, source: str,
+                       device="auto") -> pd.DataFrame:
     """N samples from a model at every state (best-of-N self-distillation, or a teacher)."""
-    model, tokenizer = load_model(model_dir)
+    # vLLM loads the weights itself: the transformers copy then stays off the GPU
+    hf = resolve_backend(cfg.get("backend", "hf")) == "hf"
+    model, tokenizer = load_model(model_dir, device=device if hf else "cpu")
     backend = get_backend(cfg.get("backend", "hf"), model, tokenizer,
                           {"batch_size": cfg["batch_size"]})
     n = cfg["best_of"]
@@ -73,7 +76,7 @@ def on_policy_targets(states: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str, cfg: dict,
-        iteration: int, out: str, workers: int) -> None:
+        iteration: int, out: str, workers: int, device="auto") -> None:
     problems = read_parquet(problems_path, "problems")
     task = get_task(problems_task(problems, problems_path))
     visited = visited_states(read_parquet(rollouts_path, "rollouts"),
@@ -84,11 +87,11 @@ def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str
     sampled = states[states["turn"] > 1] if on_policy else states
     teacher = cfg["teacher"]
     if teacher == "self":
-        cands = sampled_candidates(sampled, model_dir, cfg, "self")
+        cands = sampled_candidates(sampled, model_dir, cfg, "self", device)
     elif teacher == "solver":
         cands = solver_candidates(sampled, problems, task)
     else:
-        cands = sampled_candidates(sampled, teacher, cfg, "teacher")
+        cands = sampled_candidates(sampled, teacher, cfg, "teacher", device)
     answers = dict(zip(problems["problem_id"], task.references(problems)))
     grades = grade_many([(a, answers[p]) for a, p in zip(cands["action"], cands["problem_id"])],
                         workers, verifier=task.reward)

@@ -8,6 +8,7 @@ on iteration k's data only.
 from __future__ import annotations
 
 import logging
+
 from selfcorrect.artifacts import read_parquet
 from selfcorrect.models.load import load_model
 from selfcorrect.train import distributed
@@ -18,9 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def run(init_dir: str, data_paths: list[str], cfg: dict, out: str,
-        distributed_cfg: dict | None = None) -> None:
+        distributed_cfg: dict | None = None, device="auto") -> None:
     data = aggregate([read_parquet(p, "rise_data") for p in data_paths])
-    policy, tokenizer = load_model(init_dir)
+    policy, tokenizer = load_model(init_dir, device=device)
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg)

@@ -10,7 +10,7 @@ import logging
 
 from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.models.load import load_model
-from selfcorrect.rollout.backend import Sampling, get_backend
+from selfcorrect.rollout.backend import Sampling, get_backend, resolve_backend
 from selfcorrect.rollout.multiturn import collect_rollouts
 from selfcorrect.tasks import get_task
 
@@ -18,14 +18,18 @@ log = logging.getLogger(__name__)
 
 
 def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
-        rollout_cfg: dict, sampling_cfg: dict, out: str) -> None:
-    """`sampling_cfg` is `rollout.train` for training splits, `rollout.eval` for test splits."""
+        rollout_cfg: dict, sampling_cfg: dict, out: str, device="auto") -> None:
+    """`sampling_cfg` is `rollout.train` for training splits, `rollout.eval` for test splits;
+    the hf engine generates on `device` (selfcorrect/device.py)."""
     problems = read_parquet(problems_path, "problems")
     if rollout_cfg.get("limit"):
         problems = problems.head(rollout_cfg["limit"])
     task = get_task(problems_task(problems, problems_path))
-    model, tokenizer = load_model(model_dir)
+    # vLLM loads the weights itself: the transformers copy then stays off the GPU
+    hf = resolve_backend(rollout_cfg["backend"]) == "hf"
+    model, tokenizer = load_model(model_dir, device=device if hf else "cpu")
     backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
+    log.info("%s engine%s", backend.name, f" on {model.device}" if hf else "")
     sampling, samples = Sampling.from_config(sampling_cfg), int(sampling_cfg["samples"])
     prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
     rollouts = collect_rollouts(

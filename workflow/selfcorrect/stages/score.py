@@ -38,13 +38,16 @@ def offline_starts(rollouts_path: str | None, labels_path: str | None) -> pd.Dat
 
 def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: dict, cfg: dict,
         checkpoints: str, out: str, offline_rollouts: str | None = None,
-        offline_labels: str | None = None, distributed: dict | None = None) -> None:
+        offline_labels: str | None = None, distributed: dict | None = None,
+        device="auto") -> None:
+    """Train the policy from `init_dir` against the reference `ref_dir`, both on `device`
+    (selfcorrect/device.py: under torchrun, each rank's GPU)."""
     if method not in LOSSES:
         raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
     problems = read_parquet(problems_path, "problems")
     task = get_task(problems_task(problems, problems_path))
-    policy, tokenizer = load_model(init_dir)
-    reference, _ = load_model(ref_dir)
+    policy, tokenizer = load_model(init_dir, device=device)
+    reference, _ = load_model(ref_dir, device=device)
 
     def inputs() -> dict[str, str]:
         """What a checkpoint must have been trained from to be resumed, besides the config."""

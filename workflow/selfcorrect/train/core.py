@@ -39,8 +39,11 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     return torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)
 
 
-def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int):
-    """Right-padded prompt+completion ids, attention mask, and the completion-token mask."""
+def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int,
+         device: torch.device | str = "cpu"):
+    """Right-padded prompt+completion ids, attention mask, and the completion-token mask, on
+    `device` (the model's: selfcorrect/device.py `model_device`); built on the host, then
+    copied once each."""
     width = max(2, max(len(p) + len(c) for p, c in zip(prompts, completions)))
     n = len(prompts)
     input_ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -51,7 +54,7 @@ def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention[row, : len(ids)] = 1
         completion[row, len(p) : len(ids)] = True
-    return input_ids, attention, completion
+    return input_ids.to(device), attention.to(device), completion.to(device)
 
 
 def build_optimizer(model, cfg: dict):
@@ -117,7 +120,8 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[s
     file = path / CHECKPOINT
     if not file.exists():
         return None
-    ckpt = torch.load(file, weights_only=False)
+    # on the host: loading copies into the model's and optimizer's devices (any device resumes)
+    ckpt = torch.load(file, map_location="cpu", weights_only=False)
     if not is_current(file, ckpt.get("fingerprint"), fingerprint):
         discard_checkpoint(path)
         return None

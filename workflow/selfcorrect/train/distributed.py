@@ -21,14 +21,16 @@ import logging
 import os
 import random
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
+from selfcorrect.device import model_device
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.train import core
 
@@ -71,6 +73,8 @@ class Plain:
 
     def __init__(self, model, cfg: dict):
         self.module = self.model = model
+        self.device = model_device(model)  # where the recipes build their batches
+        log.info("training on %s", self.device)
         self.max_grad_norm = cfg["max_grad_norm"]
         self.optimizer, self.scheduler = core.build_optimizer(model, cfg)
 
@@ -162,6 +166,7 @@ class DeepSpeedTrainer(Plain):
                         stage3_max_live_parameters=4 * hidden * hidden,
                         stage3_max_reuse_distance=4 * hidden * hidden)
         params = [p for p in model.parameters() if p.requires_grad]
+        loaded = model_device(model)
         betas, lr, wd = (0.9, 0.99), cfg["lr"], cfg["weight_decay"]
         if self.offload:
             # DeepSpeed's vectorised CPU Adam (compiled on first use, ~140 s on this machine)
@@ -187,6 +192,13 @@ class DeepSpeedTrainer(Plain):
             model=model, optimizer=optimizer, config=config,
             lr_scheduler=lambda opt: core.warmup_schedule(opt, cfg))
         self.model, self.module = self.engine, self.engine.module
+        # the rank's device (cuda:LOCAL_RANK; the CPU with DS_ACCELERATOR=cpu), where the
+        # engine puts the model: the stage loaded it (and the reference) there already
+        self.device = torch.device(self.engine.device)
+        if self.device != loaded:
+            raise SelfCorrectError(f"device: the model was loaded on {loaded} but DeepSpeed runs "
+                                   f"rank {self.rank} on {self.device} (use device: auto)")
+        log.info("rank %d of %d: training on %s", self.rank, self.world, self.device)
         self._generator = None
 
     # -- the step ---------------------------------------------------------------------------
@@ -203,12 +215,12 @@ class DeepSpeedTrainer(Plain):
 
     # -- collectives ------------------------------------------------------------------------
     def all_sum(self, values: list[float]) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)  # nccl: on the GPU
         self.dist.all_reduce(t, op=self.dist.ReduceOp.SUM)
         return t.tolist()
 
     def all_max(self, values: list[float]) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
         return t.tolist()
 
@@ -260,7 +272,8 @@ class DeepSpeedTrainer(Plain):
         if self._generator is None:
             from transformers import AutoModelForCausalLM
 
-            self._generator = AutoModelForCausalLM.from_config(self.module.config)
+            self._generator = AutoModelForCausalLM.from_config(self.module.config).to(
+                self.device)
         self._generator.load_state_dict(state)
         return self._generator
 

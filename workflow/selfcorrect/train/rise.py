@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from selfcorrect import tracking
+from selfcorrect.device import autocast
 from selfcorrect.train import core, distributed
 from selfcorrect.train.losses import TOKEN_MEAN_LOSSES, AttemptBatch, LossConfig, get_loss
 
@@ -86,7 +87,7 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
     loss_name = loss or f"rise_{cfg['loss']}"
     loss_fn = get_loss(loss_name)
     config = LossConfig(k=1, tau=cfg.get("tau", 0.4))
-    dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
+    device = t.device  # the policy's (on N processes, this rank's GPU)
     policy.train()
     rows, step = [], 0
     for epoch in range(cfg["epochs"]):
@@ -95,11 +96,12 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
             start = time.perf_counter()
             idx, share = rank_share(idx, group, t.rank, t.world)
             ids, attention, mask = core.pack([prompts[i] for i in idx], [actions[i] for i in idx],
-                                             tokenizer.pad_token_id)
-            with torch.autocast("cpu", dtype=dtype, enabled=cfg["bf16"]):
+                                             tokenizer.pad_token_id, device)
+            with autocast(device, cfg["bf16"]):
                 logp = core.token_logprobs(policy, ids, attention)
+            # `group` and `reward` stay on the host for the bookkeeping; the batch's go along
             batch = AttemptBatch(logp=logp, ref_logp=logp.detach(), mask=mask.float(),
-                                 reward=reward[idx], group=group[idx])
+                                 reward=reward[idx].to(device), group=group[idx].to(device))
             loss, stats = loss_fn(batch, None, config)
             # the loss is a mean over the batch's tokens (sft) or samples (RISE): weight this
             # rank's loss by its share of that unit

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from selfcorrect import tracking
 from selfcorrect.conversation import messages_for_turn, render
+from selfcorrect.device import autocast
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout.backend import Generation, Sampling, get_backend
@@ -126,7 +127,8 @@ class ScoreRecipe:
         state = self.trainer.load_checkpoint(self.checkpoint_dir, self.fingerprint)
         best = self.checkpoint_dir / "best.pt"
         if state is not None and best.exists() and self.trainer.is_main:
-            self.best_state = torch.load(best, weights_only=True)
+            # on the host, as a checkpoint of any device resumes on any other
+            self.best_state = torch.load(best, map_location="cpu", weights_only=True)
         return state or core.TrainState()
 
     # -- one step's data --------------------------------------------------------------------
@@ -205,15 +207,16 @@ class ScoreRecipe:
         for j, r in enumerate(rollouts):
             if turn == 1 and r.offline:
                 prompts[j], completions[j] = (self.tokenizer.bos_token_id or 0,), ()
-        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id)
-        dtype = torch.bfloat16 if self.cfg["bf16"] else torch.float32
-        with torch.autocast("cpu", dtype=dtype, enabled=self.cfg["bf16"]):
+        device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
+        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id,
+                                         device)
+        with autocast(device, self.cfg["bf16"]):
             logp = core.token_logprobs(self.policy, ids, attention)
             with torch.no_grad():
                 ref_logp = core.token_logprobs(self.reference, ids, attention)
-        reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts])
+        reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts], device=device)
         return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward,
-                            group=torch.tensor(group_ids(rollouts)))
+                            group=torch.tensor(group_ids(rollouts), device=device))
 
     def update(self, rollouts: list[Rollout], method: str) -> dict:
         """One optimizer step, accumulated over micro-batches of whole problems (so the
