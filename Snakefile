@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default applies only when no --configfile is given: a config file is complete on
+# its own, every key it leaves out taking the schema's (real-model) default.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 report: "workflow/report/workflow.rst"
@@ -24,5 +29,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    """The whole DAG: the report of every model in `models`."""
     input:
-        "results/report/summary.md",
+        # every report file, so one a newer version adds (config.yaml) is made in an old run
+        rules.build_report.output,

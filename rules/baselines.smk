@@ -1,9 +1,10 @@
-# Baselines (METHODS.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
+# Baselines (docs/methods.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
 # source model's own training-split rollouts; Self-Refine is prompting only (rules/common.smk).
 # Inference-time scaling: per model, max(budgets) sampled two-attempt chains on test problems.
 
 
 rule baseline_data:
+    """A baseline's SFT set (STaR, Pair-SFT D or D+) from two-attempt rollouts."""
     input:
         unpack(baseline_data_inputs),
     output:
@@ -21,6 +22,7 @@ rule baseline_data:
 
 
 rule baseline_sft:
+    """Supervised fine-tuning of the base on a baseline's SFT set."""
     input:
         init="results/models/base",
         data="results/baselines/{baseline}/data.parquet",
@@ -44,11 +46,13 @@ rule baseline_sft:
 
 
 rule baselines:
+    """Target: every STaR and Pair-SFT model."""
     input:
         [f"results/models/{m}" for m in SFT_BASELINES],
 
 
 rule scaling_rollout:
+    """Inference-time scaling: max(budgets) two-attempt chains per test problem."""
     input:
         model=rollout_model,
         problems="results/data/{benchmark}/test.parquet",
@@ -71,6 +75,7 @@ rule scaling_rollout:
 
 
 rule scaling_label:
+    """Inference-time scaling: the verifier on those chains."""
     input:
         rollouts="results/scaling/{model}/{benchmark}.rollouts.parquet",
         problems="results/data/{benchmark}/test.parquet",
@@ -89,6 +94,7 @@ rule scaling_label:
 
 
 rule scaling_curve:
+    """Inference-time scaling: majority of B parallel vs B/2 corrected attempts."""
     input:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     output:
@@ -105,5 +111,6 @@ rule scaling_curve:
 
 
 rule scaling:
+    """Target: the scaling curve of every model in `models`."""
     input:
         scaling_files(),

@@ -2,16 +2,23 @@
 # workflow/schemas/config.schema.yaml), per-stage config subtrees, wildcard constraints.
 import hashlib
 import json
+import os
 import shlex
 import sys
 
-from selfcorrect.config import validate_config
+from selfcorrect.config import check_models, validate_config
 from selfcorrect.errors import SelfCorrectError
 
 try:
     config = validate_config(config, source="config")
 except SelfCorrectError as exc:
     sys.exit(f"selfcorrect: error: {exc}")
+
+# Rules call `selfcorrect`, installed beside the Python that runs Snakemake: put that directory
+# first on PATH so `.venv/bin/snakemake` works without an activated environment (jobs inherit it).
+_BIN = os.path.dirname(sys.executable)
+if os.path.exists(os.path.join(_BIN, "selfcorrect")):
+    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
 
 
 wildcard_constraints:
@@ -46,9 +53,12 @@ def prepare_cfg(wildcards):
 
 
 def base_model_cfg(wildcards):
+    base = config["base_model"]
+    if base["source"] != "tiny":  # `tiny` and `pretrain` build the tiny model only
+        base = {"source": base["source"]}
     return as_json(
         {
-            "base_model": config["base_model"],
+            "base_model": base,
             "task": TRAIN_TASK,
             "task_cfg": task_cfg(TRAIN_TASK),
             "batch_size": config["rollout"]["batch_size"],
@@ -270,7 +280,7 @@ def rise_metrics_arg():
     return ("--rise-metrics " + " ".join(files)) if files else ""
 
 
-# Baselines (METHODS.md "Baselines"): SFT models trained on a source model's training-split
+# Baselines (docs/methods.md): SFT models trained on a source model's training-split
 # rollouts (STaR iteration k on star_{k-1}'s, the rest on the base's), and Self-Refine, the base
 # model prompted with another instruction between attempts.
 BL = config["baselines"]
@@ -316,6 +326,13 @@ def baseline_train_cfg(wildcards):
 SC = config["scaling"]
 SCALING = SC["enabled"]
 
+# Every name in `models` is one the rules can build; a typo fails here, before the DAG is built.
+KNOWN_MODELS = ["base", *PROMPT_BASELINES, *SFT_BASELINES, *SCORE_RUNS, *RISE_MODELS[1:]]
+try:
+    check_models(MODELS, KNOWN_MODELS)
+except SelfCorrectError as exc:
+    sys.exit(f"selfcorrect: error: {exc}")
+
 
 def scaling_rollout_cfg(wildcards):
     engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
@@ -341,13 +358,17 @@ def scaling_arg():
 # per GPU. gpu <= 1 runs plain `selfcorrect` (plain PyTorch); more runs it under torchrun, where
 # it trains with DeepSpeed ZeRO (`distributed` config). Used as a params function of threads and
 # resources, which Snakemake leaves out of its params rerun trigger: moving a run between 1
-# and N GPUs, or changing the ZeRO stage, does not rerun finished training.
-def launcher(wildcards, threads, resources):
+# and N GPUs, changing the ZeRO stage, or switching TensorBoard (`tracking`, one logdir per
+# model: results/tensorboard/{model}) does not rerun finished training.
+def launcher(wildcards, threads, resources, output):
     gpus = int(getattr(resources, "gpu", 0) or 0)
+    track = ""
+    if config["tracking"]["tensorboard"]:
+        track = f" --tensorboard results/tensorboard/{os.path.basename(output[0])}"
     if gpus <= 1:
-        return f"selfcorrect --threads {threads}"
+        return f"selfcorrect --threads {threads}{track}"
     settings = shlex.quote(as_json(config["distributed"]))
     return (
         f"torchrun --standalone --nproc-per-node {gpus} -m selfcorrect.cli"
-        f" --threads {max(1, threads // gpus)} --distributed {settings}"
+        f" --threads {max(1, threads // gpus)} --distributed {settings}{track}"
     )

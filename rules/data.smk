@@ -1,4 +1,5 @@
 rule prepare_task:
+    """A task split as problems: question, reference answer, tests."""
     output:
         "results/data/{task}/{split}.parquet",
     params:
@@ -13,6 +14,7 @@ rule prepare_task:
 
 
 rule data:
+    """Target: the training task's train and test splits."""
     input:
         expand("results/data/{task}/{split}.parquet", task=TRAIN_TASK, split=SPLITS),
         expand("results/data/{task}/test.parquet", task=BENCHMARKS),

@@ -1,4 +1,5 @@
 rule evaluate_model:
+    """Self-correction metrics of a model on a benchmark's test split."""
     input:
         "results/labels/{model}/{benchmark}-test.parquet",
     output:
@@ -15,5 +16,6 @@ rule evaluate_model:
 
 
 rule evaluate:
+    """Target: the metrics of every model on every benchmark."""
     input:
         metrics_files(),

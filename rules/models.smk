@@ -1,4 +1,5 @@
 rule base_model:
+    """The base model: the tiny Llama built and pre-trained, or a real model recorded."""
     output:
         directory("results/models/base"),
     params:
@@ -17,5 +18,6 @@ rule base_model:
 
 
 rule base:
+    """Target: the base model."""
     input:
         "results/models/base",

@@ -1,4 +1,5 @@
 rule build_report:
+    """results/report/: summary.md, metrics.csv and the figures."""
     input:
         metrics=metrics_files(),
         models=[model_dir(m) for m in MODELS],
@@ -11,6 +12,11 @@ rule build_report:
             "results/report/summary.md",
             caption="../workflow/report/summary.rst",
             category="Summary",
+        ),
+        config=report(
+            "results/report/config.yaml",
+            caption="../workflow/report/config.rst",
+            category="Provenance",
         ),
         csv=report(
             "results/report/metrics.csv",
@@ -59,6 +65,7 @@ rule build_report:
         pretrain_log=pretrain_log_arg(),
         scaling=scaling_arg(),
         config_hash=CONFIG_HASH,
+        resolved_config=as_json(config),
     log:
         "logs/report.log",
     conda:
@@ -66,10 +73,12 @@ rule build_report:
     shell:
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
         " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
-        " --config-hash {params.config_hash} --out-dir results/report"
+        " --config-hash {params.config_hash} --resolved-config {params.resolved_config:q}"
+        " --out-dir results/report"
         " > {log} 2>&1"
 
 
 rule report:
+    """Target: the report."""
     input:
         rules.build_report.output,

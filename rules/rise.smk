@@ -8,6 +8,7 @@ wildcard_constraints:
 
 
 rule rise_collect:
+    """RISE iteration k: multi-turn rollouts of M_{k-1} on training problems."""
     input:
         model=previous_model,
         problems=f"results/data/{TRAIN_TASK}/train.parquet",
@@ -30,6 +31,7 @@ rule rise_collect:
 
 
 rule rise_label:
+    """RISE iteration k: the verifier on every collected turn."""
     input:
         rollouts="results/rise/iter_{iter}/rollouts.parquet",
         problems=f"results/data/{TRAIN_TASK}/train.parquet",
@@ -48,6 +50,7 @@ rule rise_label:
 
 
 rule rise_improve:
+    """RISE iteration k: an improved action at every visited state (best-of-N)."""
     input:
         model=previous_model,
         rollouts="results/rise/iter_{iter}/rollouts.parquet",
@@ -73,6 +76,7 @@ rule rise_improve:
 
 
 rule rise_train:
+    """RISE iteration k: reward-weighted fine-tuning into M_k."""
     input:
         init=rise_train_init,
         data=rise_train_data,
@@ -98,6 +102,7 @@ rule rise_train:
 # Evaluation as in the RISE paper: T sequential turns (greedy, the conversation continues after
 # a correct answer) and K parallel first attempts.
 rule rise_eval_rollout:
+    """RISE evaluation: sequential turns (greedy) or parallel first attempts."""
     input:
         model="results/models/{model}",
         problems="results/data/{benchmark}/test.parquet",
@@ -118,6 +123,7 @@ rule rise_eval_rollout:
 
 
 rule rise_eval_label:
+    """RISE evaluation: the verifier on those rollouts."""
     input:
         rollouts="results/rise_eval/{model}/{benchmark}-{mode}.parquet",
         problems="results/data/{benchmark}/test.parquet",
@@ -136,6 +142,7 @@ rule rise_eval_label:
 
 
 rule rise_evaluate:
+    """RISE metrics of one model: m1@t1, m1@tT, p1@tT, mK@t1."""
     input:
         sequential="results/rise_eval/{model}/{benchmark}-sequential.labels.parquet",
         parallel="results/rise_eval/{model}/{benchmark}-parallel.labels.parquet",
@@ -151,6 +158,7 @@ rule rise_evaluate:
 
 
 rule rise:
+    """Target: every RISE iteration's model."""
     input:
         [f"results/models/rise_{k}" for k in RISE_ITERS],
         rise_metrics_files(),

@@ -1,4 +1,5 @@
 rule rollout:
+    """Multi-turn attempts of a model on a task split (train: K samples, test: greedy)."""
     input:
         model=rollout_model,
         problems="results/data/{task}/{split}.parquet",
@@ -22,6 +23,7 @@ rule rollout:
 
 
 rule label:
+    """The task's verifier on every attempt (code runs in the sandbox)."""
     input:
         rollouts="results/rollouts/{model}/{task}-{split}.parquet",
         problems="results/data/{task}/{split}.parquet",
@@ -43,10 +45,12 @@ rule label:
 # Base-model rollouts on the training split (K samples) feed training and baselines;
 # test-split rollouts feed evaluation.
 rule rollouts:
+    """Target: the base model's rollouts on the training task's two splits."""
     input:
         expand("results/rollouts/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),
 
 
 rule labels:
+    """Target: the labels of the base model's rollouts."""
     input:
         expand("results/labels/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),

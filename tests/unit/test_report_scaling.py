@@ -49,8 +49,22 @@ def test_append_scaling_writes_section_and_plot(tmp_path):
 def test_scaling_figure_plots_a_model_missing_from_the_model_list():
     point = [{"budget": 2, "parallel": 0.4, "sequential": 0.5}]
     fig = scaling_figure({"arith": {"base": point, "other": point}}, ["base"])
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["base", "other"]
+
+
+def test_scaling_is_one_panel_per_model_with_a_shared_y_scale():
+    fig = scaling_figure({"MATH500": CURVES}, ["score", "base"])
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["score", "base"]
+    assert panels[0].get_ylim() == panels[1].get_ylim()
+    # each panel: parallel (dashed, open markers) and sequential (solid) at the budgets
+    parallel, sequential = panels[1].get_lines()
+    assert parallel.get_linestyle() == "--" and sequential.get_linestyle() == "-"
+    assert list(sequential.get_xdata()) == [2, 4]
+    assert list(sequential.get_ydata()) == pytest.approx([50.0, 50.0])
+    assert list(parallel.get_ydata()) == pytest.approx([50.0, 56.25])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels[-2:] == ["base", "other"]
+    assert labels == ["B/2 attempts + 1 correction each", "B parallel attempts"]
 
 
 def test_bad_scaling_file_names_it(tmp_path):

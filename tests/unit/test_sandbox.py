@@ -16,13 +16,20 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from selfcorrect.rewards import code as code_rewards
 from selfcorrect.rewards.pool import grade_many
-from selfcorrect.rewards.sandbox import UID_RANGE, Limits, Sandbox, isolation_mode
+from selfcorrect.rewards.sandbox import (
+    MODES,
+    UID_RANGE,
+    Limits,
+    Sandbox,
+    isolation_mode,
+    landlock_abi,
+)
 
 TEST = ["assert f(1) == 2", "assert f(5) == 6"]
 GOOD = "def f(x):\n    return x + 1\n"
+WRONG = "def f(x):\n    return 0\n"
 FAST = Limits(timeout=2.0, cpu_seconds=1, memory_mb=256, processes=32)
 
 
@@ -82,11 +89,10 @@ def hostile(host) -> dict[str, str]:
             "sys.exit(0)\n"
         ),
         "close the report pipe then exit": "import os\nos.closerange(3, 4096)\nos._exit(0)\n",
-        "token hunt with gc": (
-            "import gc\nfor o in gc.get_objects():\n    pass\n" + GOOD
+        "trace function on the program's own frames": (
+            "import sys\nsys.settrace(lambda *a: None)\n" + WRONG
         ),
-        "trace function to read the harness": "import sys\nsys.settrace(lambda *a: None)\n" + GOOD,
-        "ctypes": "import ctypes\nctypes.CDLL(None)\n" + GOOD,
+        "ctypes loaded": "import ctypes\nctypes.CDLL(None)\n" + WRONG,
         "open a socket": (
             "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=1)\n" + GOOD
         ),
@@ -100,10 +106,12 @@ def hostile(host) -> dict[str, str]:
                 "\n    ", "\n        ")
         ),
         "read /etc/shadow": "open('/etc/shadow').read()\n" + GOOD,
-        "subprocess shell": (
-            "import subprocess\nsubprocess.run(['sh', '-c', 'echo pwned'])\n" + GOOD
+        "subprocess shell writing a host file": (
+            f"import os, subprocess\nsubprocess.run(['sh', '-c', 'echo x > {d}/shell'])\n"
+            f"if os.path.exists({str(d / 'shell')!r}):\n" + "    " + GOOD.replace(
+                "\n    ", "\n        ")
         ),
-        "kill every process": "import os, signal\nos.kill(-1, signal.SIGKILL)\n" + GOOD,
+        "kill every process": "import os, signal\nos.kill(-1, signal.SIGKILL)\n" + WRONG,
         "signal tricks: ignore SIGTERM/SIGXCPU and spin": (
             "import signal\nfor s in (signal.SIGTERM, signal.SIGXCPU, signal.SIGINT):\n"
             "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n"
@@ -126,9 +134,9 @@ def hostile(host) -> dict[str, str]:
 def test_isolation_is_the_strongest_this_machine_offers():
     root = os.geteuid() == 0
     mode = isolation_mode()
-    assert mode in ("bwrap+uid", "bwrap", "uid+rlimits", "rlimits")
+    assert mode in MODES
     if root:
-        assert mode in ("bwrap+uid", "uid+rlimits")  # never code running as root
+        assert mode in ("bwrap+uid", "uid+landlock")  # never code running as root
 
 
 def test_good_program_passes_and_wrong_one_fails_with_its_test():
@@ -161,12 +169,11 @@ def test_hostile_programs_never_pass_and_the_host_is_untouched(host):
     assert snapshot(host["dir"]) == before
     # each attack is stopped by the layer meant for it
     expected = {
-        "infinite loop": "timeout", "sleep forever": "timeout", "fork bomb": "forbidden",
-        "memory bomb": "memory", "os._exit(0) before the asserts": "crash",
-        "sys.exit(0) before the asserts": "crash", "open a socket": "forbidden",
-        "delete a host file": "forbidden", "read the host's files": "forbidden",
-        "__eq__ that is always True": "fail", "assert patched via builtins": "fail",
-        "huge output": "timeout", "token hunt with gc": "forbidden", "ctypes": "forbidden",
+        "infinite loop": "timeout", "sleep forever": "timeout", "memory bomb": "memory",
+        "os._exit(0) before the asserts": "crash", "sys.exit(0) before the asserts": "crash",
+        "open a socket": "forbidden", "__eq__ that is always True": "fail",
+        "assert patched via builtins": "fail", "huge output": "timeout",
+        "ctypes loaded": "fail", "kill every process": "fail",
     }
     assert {k: verdicts[k] for k in expected} == expected
     assert len(verdicts) >= 20
@@ -321,9 +328,11 @@ box.close()
 
 @pytest.mark.skipif(os.geteuid() != 0 or not os.access("/usr/bin/setpriv", os.X_OK),
                     reason="needs root to become an unprivileged caller")
-@pytest.mark.parametrize("forced, expected", [("auto", "bwrap"), ("rlimits", "rlimits")])
-def test_unprivileged_caller_gets_bwrap_or_rlimits_and_says_so(root, forced, expected):
-    """Without root the sandbox cannot switch uid: bubblewrap alone, or rlimits alone."""
+@pytest.mark.parametrize("forced, expected", [("auto", "bwrap"), ("landlock", "landlock"),
+                                              ("unconfined", "rlimits")])
+def test_unprivileged_caller_gets_bwrap_landlock_or_rlimits_and_says_so(root, forced, expected):
+    """Without root the sandbox cannot switch uid: bubblewrap, Landlock, or (opted into)
+    rlimits alone."""
     import subprocess
     import tempfile
 
@@ -332,6 +341,8 @@ def test_unprivileged_caller_gets_bwrap_or_rlimits_and_says_so(root, forced, exp
         pytest.skip("the checkout is not readable by an unprivileged user")
     if expected == "bwrap" and not isolation_mode().startswith("bwrap"):
         pytest.skip("needs bubblewrap")
+    if expected == "landlock" and landlock_abi() < 6:
+        pytest.skip("needs Landlock ABI 6")
     d = Path(tempfile.mkdtemp(dir="/tmp"))
     try:
         d.chmod(0o755)
@@ -365,3 +376,142 @@ def test_results_may_use_standard_library_classes_but_not_forged_ones():
         assert box.run(forged, ["assert f('a') == {'z': 9}"]).verdict == "fail"
     finally:
         box.close()
+
+
+# ---- the kernel filter, the value encoding, the refusal to run unconfined ------------------
+
+
+def test_seccomp_program_layout_is_the_hand_written_one():
+    import struct
+
+    from selfcorrect.rewards import harness
+
+    prog = harness.seccomp_program("unix")
+    insns = [struct.unpack("<HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+    n_deny = len(harness.X86_64_DENY)
+    # arch check, load nr, x32 check, one jeq per denied call, clone3, socket, clone
+    assert insns[0] == (0x20, 0, 0, 4)  # ld [arch]
+    assert insns[1][0] == 0x15 and insns[1][3] == 0xC000003E
+    assert insns[2] == (0x20, 0, 0, 0)  # ld [nr]
+    assert insns[3][:1] == (0x35,) and insns[3][3] == 0x40000000
+    assert [i[3] for i in insns[4:4 + n_deny]] == sorted(harness.X86_64_DENY.values())
+    assert insns[4 + n_deny + 3] == (0x06, 0, 0, 0x7FFF0000)  # allow everything else
+    # every jump lands on a return of the right kind
+    def target(i, off):
+        return insns[i + 1 + off]
+    for i in range(4, 4 + n_deny):
+        assert target(i, insns[i][1]) == (0x06, 0, 0, 0x00050000 | 1)  # EPERM
+    assert target(1, insns[1][2]) == (0x06, 0, 0, 0x80000000)  # another arch: killed
+    assert len(harness.seccomp_program("none")) == len(prog) - 3 * 8  # no AF_UNIX branch
+    with pytest.raises(ValueError):
+        harness.seccomp_program("all")
+
+
+KERNEL_CHECK = """
+import ctypes, errno, os, socket, struct, sys
+sys.path.insert(0, {workflow!r})
+from selfcorrect.rewards import harness
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+prog = ctypes.create_string_buffer(harness.seccomp_program({sockets!r}))
+fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", len(prog.raw) // 8,
+                                                ctypes.addressof(prog)))
+assert libc.prctl(22, 2, fprog, 0, 0) == 0, ctypes.get_errno()
+out = []
+for family in (socket.AF_INET, socket.AF_UNIX):
+    try:
+        socket.socket(family).close()
+        out.append("ok")
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+libc.syscall.restype = ctypes.c_long
+out.append(str(libc.syscall(272, 0x10000000)))  # unshare(CLONE_NEWUSER)
+out.append(errno.errorcode[ctypes.get_errno()])
+out.append(str(libc.syscall(101, 0, 0, 0, 0)))  # ptrace(PTRACE_TRACEME)
+pid = os.fork()  # clone without namespace flags still works
+if pid == 0:
+    os._exit(7)
+out.append(str(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])))
+print(" ".join(out))
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the filter's table is x86_64's")
+@pytest.mark.parametrize("sockets, inet, unix", [("unix", "EAFNOSUPPORT", "ok"),
+                                                ("none", "EAFNOSUPPORT", "EAFNOSUPPORT")])
+def test_seccomp_program_does_what_it_says_in_the_kernel(root, sockets, inet, unix):
+    import subprocess
+    import sys
+
+    script = KERNEL_CHECK.format(workflow=str(root / "workflow"), sockets=sockets)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [inet, unix, "-1", "EPERM", "-1", "7"]
+
+
+def test_values_round_trip_and_anything_else_is_refused():
+    import collections
+    import fractions
+
+    from selfcorrect.rewards.harness import decode, encode
+
+    values = [1, -0.0, "s", None, True, [1, (2, {3})], {"a": [b"\0"]}, frozenset({1}),
+              collections.Counter("aab"), fractions.Fraction(2, 3), 10 ** 400, 1j,
+              collections.defaultdict(list, {1: [2]}), bytearray(b"x"), range(1, 9, 2)]
+    for v in values:
+        back = decode(encode(v))
+        assert back == v and type(back) is type(v), v
+    assert type(decode(encode(True))) is bool
+    class Mine(int):
+        pass
+    with pytest.raises(TypeError):
+        encode(Mine(1))  # no handle table: a program's object cannot be passed
+    refs = []
+    assert encode([Mine(1)], refs) == ["list", [["ref", 0]]] and refs[0] == 1
+    assert decode(encode(iter([1, 2]), [])).__next__() == 1
+    for bad in (["eval", "1"], ["list"], [1, 2], {"a": 1}, ["ref", 0], ["Fraction", "1", 2]):
+        with pytest.raises((ValueError, TypeError)):
+            decode(bad)
+
+
+def test_no_confinement_means_refusal_unless_the_user_opts_in(monkeypatch):
+    from selfcorrect.errors import SelfCorrectError
+    from selfcorrect.rewards import code as code_rewards
+    from selfcorrect.rewards import sandbox as sb
+
+    monkeypatch.setattr(sb, "_bwrap_works", lambda root: False)
+    monkeypatch.setattr(sb, "landlock_abi", lambda: 0)
+    monkeypatch.delenv("SELFCORRECT_SANDBOX", raising=False)
+    sb.isolation_mode.cache_clear()
+    try:
+        with pytest.raises(SelfCorrectError, match="SELFCORRECT_SANDBOX=unconfined") as err:
+            sb.isolation_mode()
+        assert "\n" not in str(err.value)
+        spec = json.dumps({"style": "mbpp", "tests": TEST})
+        with pytest.raises(SelfCorrectError, match="neither works here"):
+            code_rewards.grade_code(GOOD, spec)
+        with pytest.raises(SelfCorrectError, match="neither works here"):  # before any worker
+            grade_many([(GOOD, spec)] * 2, workers=2, verifier="code")
+        monkeypatch.setenv("SELFCORRECT_SANDBOX", "unconfined")
+        sb.isolation_mode.cache_clear()
+        assert sb.isolation_mode() == ("uid+rlimits" if os.geteuid() == 0 else "rlimits")
+        monkeypatch.setenv("SELFCORRECT_SANDBOX", "rlimits")
+        sb.isolation_mode.cache_clear()
+        with pytest.raises(SelfCorrectError, match="expected auto, bwrap, landlock or uncon"):
+            sb.isolation_mode()
+    finally:
+        sb.isolation_mode.cache_clear()
+
+
+def test_wipe_resets_permissions_and_empties_the_directory(tmp_path):
+    from selfcorrect.rewards.harness import wipe
+
+    locked = tmp_path / "run1" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "f").write_bytes(b"x" * 100)
+    (tmp_path / "stderr1").write_text("e")
+    locked.chmod(0)
+    (tmp_path / "run1").chmod(0)
+    assert wipe(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []

@@ -123,7 +123,7 @@ def test_tiny_dag_through_slurm(run):
 
 
 def test_rerun_one_stage_through_slurm(run):
-    """README: rerunning Stage I resubmits it and what depends on it, nothing upstream."""
+    """docs/slurm.md: rerunning Stage I resubmits it and what depends on it, nothing upstream."""
     wf, _ = run
     before = (wf / "results/models/base/config.json").stat().st_mtime_ns
     log = snakemake(wf, "--cores", "all", *PROFILE, *CONFIG, "--verbose",

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from selfcorrect.report.provenance import config_hash
 
 pytestmark = pytest.mark.workflow
 
@@ -19,7 +22,8 @@ COPY = ["Snakefile", "rules", "config", "envs", "workflow/schemas", "workflow/re
 
 
 def snakemake(cwd, *args, check=True):
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV,
+                          check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -80,7 +84,7 @@ def test_dry_run_lists_the_dag(fresh):
 def test_local_runs_start_the_long_trainers_first(fresh):
     """Priorities: training-split rollouts and labels, then SCoRe runs longest first."""
     priority = {}
-    for block in re.split(r"^\[.*\]$", snakemake(fresh, "-n").stdout, flags=re.M):
+    for block in re.split(r"^\[.*\]$", snakemake(fresh, "-n").stdout, flags=re.MULTILINE):
         out = next((ln.split()[1] for ln in block.splitlines() if "output:" in ln), None)
         prio = [int(ln.split()[1]) for ln in block.splitlines() if "priority:" in ln]
         if out:
@@ -119,12 +123,22 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     for png in ("training_curves.png", "pretraining.png", "rise_accuracy_per_turn.png",
                 "scaling.png"):
         assert (workdir / "results/report" / png).stat().st_size > 0
+    # the resolved config next to the tables, with the hash the provenance block records
+    resolved = yaml.safe_load((workdir / "results/report/config.yaml").read_text())
+    assert resolved["models"][0] == "base" and resolved["tracking"] == {"tensorboard": False}
+    assert f"Config hash: `{config_hash(resolved)}` (the resolved config: [config.yaml]" in summary
+    assert not (workdir / "results/tensorboard").exists()  # tracking is off by default
     for log in ["base_model.log", "report.log", "label/base/arith-train.log"]:
         assert (workdir / "logs" / log).exists()
     assert (workdir / "logs/benchmarks/base_model.tsv").exists()
 
     # everything is up to date; a target names a stage and reruns only it
     assert planned_jobs(snakemake(workdir, "-n", "--configfile", "config/test.yaml")) == {}
+    # switching TensorBoard on retrains nothing: only the report (its config) is out of date
+    track = workdir / "track.yaml"
+    track.write_text("tracking: {tensorboard: true}\n")
+    proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", str(track))
+    assert planned_jobs(proc) == {"build_report": 1, "all": 1}
     shutil.rmtree(workdir / "results/eval")
     proc = snakemake(workdir, "-n", "evaluate", "--configfile", "config/test.yaml")
     assert planned_jobs(proc) == {"evaluate_model": 12, "evaluate": 1}
@@ -165,3 +179,5 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
               "--report", "results/report/report.html")
     html = (workdir / "results/report/report.html").read_text(errors="replace")
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()
+    for item in ("summary.md", "config.yaml", "transitions.png", "scaling.png"):
+        assert item in html

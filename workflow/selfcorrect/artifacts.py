@@ -71,7 +71,7 @@ LABELS = pa.schema(
         ("finish_reason", pa.string()),
         ("completion_tokens", pa.int32()),
         ("failing_test", pa.string()),  # code: the test line that failed, "" if none or unknown
-        ("isolation", pa.string()),  # code: bwrap+uid | bwrap | uid+rlimits | rlimits; else ""
+        ("isolation", pa.string()),  # code: sandbox mode (rewards/sandbox.py MODES); else ""
     ]
 )
 # Columns added after a kind was first written: older files read with this default.

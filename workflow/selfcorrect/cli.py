@@ -24,9 +24,9 @@ def _json(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"--cfg is not valid JSON: {exc}") from None
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--cfg must be a JSON object")
+        raise argparse.ArgumentTypeError("not a JSON object")
     return value
 
 
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--distributed", type=_json, default=None, help=DISTRIBUTED_HELP)
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write the trainers' per-step telemetry to TensorBoard under DIR")
     sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     s = sub.add_parser("prepare", help="write a task split's problems")
@@ -130,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rise-metrics", nargs="*", default=[], help="RISE metrics files")
     s.add_argument("--scaling", nargs="*", default=[], help="inference-time scaling files")
     s.add_argument("--config-hash", default="", help="recorded in the provenance block")
+    s.add_argument("--resolved-config", type=_json, default=None, metavar="JSON",
+                   help="the run's resolved config: written as config.yaml next to summary.md "
+                        "(its hash must match --config-hash when both are given)")
     s.add_argument("--benchmarks-dir", default="logs/benchmarks",
                    help="Snakemake benchmark files: wall time per stage")
     s.add_argument("--out-dir", required=True)
@@ -144,7 +149,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_cfg(args) -> None:
+    """`--cfg` and `--distributed` go through the config schema, as the workflow's config does:
+    unknown keys and wrong types are one-line errors, left-out keys take their defaults."""
+    from selfcorrect.config import task_config, validate_stage_cfg
+
+    if args.stage == "prepare":
+        args.cfg = task_config(args.task, args.cfg, "--cfg")
+    elif getattr(args, "cfg", None) is not None:
+        args.cfg = validate_stage_cfg(args.stage, args.cfg)
+    if args.distributed is not None:
+        args.distributed = validate_stage_cfg("distributed", args.distributed, "--distributed")
+
+
 def _dispatch(args) -> None:
+    _check_cfg(args)
     if args.stage == "prepare":
         from selfcorrect.stages import prepare
 
@@ -213,14 +232,15 @@ def _dispatch(args) -> None:
         if args.rise_metrics:
             from selfcorrect.report.rise import append_rise
 
-            append_rise(args.rise_metrics, args.out_dir)
+            append_rise(args.rise_metrics, args.out_dir, args.models)
         if args.scaling:
             from selfcorrect.report.scaling import append_scaling
 
             append_scaling(args.scaling, args.out_dir, args.models or [])
         from selfcorrect.report.provenance import append_provenance
 
-        append_provenance(args.out_dir, args.config_hash, args.benchmarks_dir)
+        append_provenance(args.out_dir, args.config_hash, args.benchmarks_dir,
+                          args.resolved_config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,10 +255,13 @@ def main(argv: list[str] | None = None) -> int:
                           "baseline-data", "scaling"):
         import torch
 
-        # Oversubscribing two cores made tiny-model steps 5-100x slower (shared/TOY.md).
+        # Oversubscribing the cores made tiny-model steps 5-100x slower on a 2-core CPU.
         torch.set_num_threads(threads)
     try:
-        _dispatch(args)
+        from selfcorrect.tracking import tracking
+
+        with tracking(args.tensorboard):
+            _dispatch(args)
     except SelfCorrectError as exc:
         print(f"selfcorrect {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
-"""Inference-time scaling (METHODS.md): majority over B parallel first attempts versus B/2
-attempts each corrected once, per model — a table in summary.md and scaling.png."""
+"""Inference-time scaling (the SCoRe paper's comparison): majority over B parallel first attempts
+versus B/2 attempts each corrected once, per model — a table in summary.md and scaling.png."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from matplotlib.lines import Line2D
 
 from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.report.build import _colors, _model_legend, _panels, _save
+from selfcorrect.report import style
 from selfcorrect.report.format import pct
 
 
 def load_curves(files: list[str | Path]) -> dict[str, dict[str, list[dict]]]:
-    """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling` files."""
+    """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling`
+    files."""
     out: dict[str, dict[str, list[dict]]] = {}
     for path in files:
         try:
@@ -45,8 +46,8 @@ def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark:
     return "\n".join([
         f"## Inference-time scaling on {benchmark}",
         "",
-        "Each cell: majority vote over B parallel first attempts / over the corrections of B/2 "
-        "parallel attempts, each corrected once (the same budget of B samples; sampled).",
+        ("Each cell: majority vote over B parallel first attempts / over the corrections of B/2 "
+        "parallel attempts, each corrected once (the same budget of B samples; sampled)."),
         "",
         *scaling_table(curves, models),
         "",
@@ -54,23 +55,51 @@ def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark:
 
 
 def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[str]):
-    fig, axes = _panels(len(by_benchmark))
-    names = [m for curves in by_benchmark.values() for m in _names(curves, models)]
-    colors = _colors(list(dict.fromkeys(names)))  # one colour per model across benchmarks
-    for ax, (bench, curves) in zip(axes, by_benchmark.items()):
-        for m in _names(curves, models):
-            b = [p["budget"] for p in curves[m]]
-            ax.plot(b, [100 * p["parallel"] for p in curves[m]], "o--", color=colors[m], alpha=0.6)
-            ax.plot(b, [100 * p["sequential"] for p in curves[m]], "o-", color=colors[m])
-        budgets = sorted({p["budget"] for points in curves.values() for p in points})
+    """Small multiples: one panel per model (and benchmark), B parallel first attempts against
+    B/2 attempts each corrected once, at equal sample budgets B; one y scale for all panels."""
+    pairs = [(bench, m) for bench, curves in by_benchmark.items() for m in _names(curves, models)]
+    names = list(dict.fromkeys(m for _, m in pairs))
+    colors, markers = style.colors(names), style.markers(names)
+    fig, axes = style.panels(len(pairs), ncols=4, width=2.9, height=2.4, sharex=True,
+                             sharey=True)
+    budgets = sorted({p["budget"] for curves in by_benchmark.values()
+                      for points in curves.values() for p in points})
+    for ax, (bench, m) in zip(axes, pairs):
+        points = by_benchmark[bench][m]
+        b = [p["budget"] for p in points]
+        ax.plot(b, [100 * p["parallel"] for p in points], "--", marker=markers[m], ms=4,
+                color=colors[m], mfc="white", alpha=0.8)
+        ax.plot(b, [100 * p["sequential"] for p in points], "-", marker=markers[m], ms=4,
+                color=colors[m])
+        ax.set_title(m if len(by_benchmark) == 1 else f"{m} ({bench})", fontsize=9,
+                     color=style.dark(colors[m]))
         ax.set_xscale("log", base=2)
-        ax.set_xticks(budgets, [str(b) for b in budgets])
-        ax.set(title=f"Inference-time scaling ({bench})", xlabel="samples B", ylabel="% correct")
+        ax.set_xticks(budgets, [str(x) for x in budgets])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
-    styles = [Line2D([], [], color="black", ls="-", label="B/2 attempts + 1 correction each"),
-              Line2D([], [], color="black", ls="--", alpha=0.6, label="B parallel attempts")]
-    _model_legend(fig, colors, styles, fontsize=8)
+    style.percent_axis(axes[0])  # one y scale: the panels share it
+    for ax in axes:
+        if ax.get_subplotspec().is_last_row() or not _below(ax, axes):
+            ax.set_xlabel("samples B")
+            ax.tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("% correct (majority)")
+    bench = next(iter(by_benchmark)) if len(by_benchmark) == 1 else "all benchmarks"
+    fig.suptitle(f"Inference-time scaling ({bench}): sequential self-correction against "
+                 "parallel sampling at equal budget", fontsize=10)
+    fig.legend(handles=[
+        Line2D([], [], color="black", ls="-", marker="o", label="B/2 attempts + 1 correction each"),
+        Line2D([], [], color="black", ls="--", marker="o", mfc="white",
+               label="B parallel attempts"),
+    ], loc="outside lower center", ncols=2, fontsize=8)
     return fig
+
+
+def _below(ax, axes) -> bool:
+    """Whether a visible panel sits directly below `ax` (else ax shows its own x labels)."""
+    spec = ax.get_subplotspec()
+    return any(o.get_subplotspec().rowspan.start == spec.rowspan.stop
+               and o.get_subplotspec().colspan.start == spec.colspan.start for o in axes)
 
 
 def append_scaling(files: list[str | Path], out_dir: str | Path, models: list[str]) -> None:
@@ -80,4 +109,4 @@ def append_scaling(files: list[str | Path], out_dir: str | Path, models: list[st
     summary = (out / "summary.md").read_text()
     sections = [scaling_section(c, models, b) for b, c in by_benchmark.items()]
     write_text(summary.rstrip() + "\n\n" + "\n".join(sections), out / "summary.md")
-    _save(scaling_figure(by_benchmark, models), out / "scaling.png")
+    style.save(scaling_figure(by_benchmark, models), out / "scaling.png")

@@ -10,17 +10,22 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.report.build import _colors, _panels, _save
+from selfcorrect.report import style
 
+# (title, y-axis label, [(telemetry column, line style)]): dashed is attempt 1, solid attempt 2
 PANELS = [
-    ("reward per attempt", [("reward_t1", "--"), ("reward_t2", "-")]),
-    ("KL to the base (nats per attempt)", [("kl_t1", "--"), ("kl_t2", "-")]),
-    ("edit rate (attempt 2 ≠ attempt 1)", [("edit_rate", "-")]),
-    ("Δi→c (—) and Δc→i (--) on the batch", [("delta_i2c", "-"), ("delta_c2i", "--")]),
-    ("truncation", [("truncation_t1", "--"), ("truncation_t2", "-")]),
-    ("tokens/s", [("tokens_per_s", "-")]),
+    ("reward per attempt", "mean reward", [("reward_t1", "--"), ("reward_t2", "-")]),
+    ("KL to the base model", "nats per attempt", [("kl_t1", "--"), ("kl_t2", "-")]),
+    ("edit rate (answer 2 ≠ answer 1)", "share of samples", [("edit_rate", "-")]),
+    ("Δi→c (solid) and Δc→i (dashed) on the batch", "share of samples",
+     [("delta_i2c", "-"), ("delta_c2i", "--")]),
+    ("truncation at max_new_tokens", "share of attempts",
+     [("truncation_t1", "--"), ("truncation_t2", "-")]),
+    ("throughput", "tokens per second", [("tokens_per_s", "-")]),
 ]
 
 
@@ -39,39 +44,50 @@ def smooth(series: pd.Series) -> pd.Series:
 
 
 def training_figure(logs: dict[str, pd.DataFrame]) -> Figure:
-    fig, axes = _panels(len(PANELS))
-    colors = _colors(list(logs))
-    for ax, (title, columns) in zip(axes, PANELS):
+    """Six panels of per-step telemetry, every model in each, one legend for the figure."""
+    fig, axes = style.panels(len(PANELS))
+    colors, markers = style.colors(list(logs)), style.markers(list(logs))
+    for ax, (title, ylabel, columns) in zip(axes, PANELS):
         for model, log in logs.items():
-            drawn = [(c, style) for c, style in columns if c in log]
-            for i, (column, style) in enumerate(drawn):
-                # one legend entry per model, whichever of its lines comes first
-                ax.plot(log["step"], smooth(log[column]), style, color=colors[model],
-                        label=model if i == 0 else None)
+            for column, ls in columns:
+                if column in log:  # a marker every ~10 steps tells shades of one family apart
+                    ax.plot(log["step"], smooth(log[column]), ls, color=colors[model], lw=1.3,
+                            marker=markers[model], ms=4, markevery=max(1, len(log) // 8))
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step")
+        ax.set(xlabel="training step", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     if not logs:
         axes[0].text(0.5, 0.5, "no RL-trained model in this run", ha="center",
                      transform=axes[0].transAxes)
-    else:
-        axes[0].legend(fontsize=8)
-    fig.suptitle("RL training (5-step moving average; dashed: attempt 1, solid: attempt 2)")
+    styles = [Line2D([], [], color="black", ls="--", label="attempt 1 (Δc→i)"),
+              Line2D([], [], color="black", ls="-", label="attempt 2 (Δi→c)")]
+    fig.legend(handles=styles + style.model_handles(list(logs)), loc="outside right upper",
+               fontsize=8)
+    fig.suptitle("RL training (5-step moving average)")
     return fig
 
 
 def pretraining_figure(curve: pd.DataFrame | None) -> Figure:
-    fig, (loss_ax, acc_ax) = _panels(2)
+    fig, (loss_ax, acc_ax) = style.panels(2)
     if curve is None:
         loss_ax.text(0.5, 0.5, "the base model was not pre-trained by this pipeline",
                      ha="center", transform=loss_ax.transAxes)
         return fig
     loss_ax.plot(curve["step"], curve["loss"], color="tab:gray")
-    loss_ax.set(title="pre-training loss (assistant tokens)", xlabel="step", yscale="log")
+    # a log axis only when the loss spans a decade or more; plain numbers on it either way
+    loss = curve["loss"]
+    wide = loss.min() > 0 and loss.max() / loss.min() >= 10
+    loss_ax.set(title="pre-training loss (assistant tokens)", xlabel="step",
+                ylabel="cross-entropy (nats per token)", yscale="log" if wide else "linear")
+    if wide:
+        loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        loss_ax.yaxis.set_minor_formatter(NullFormatter())
     evals = curve.dropna(subset=["acc@t1"])
     acc_ax.plot(evals["step"], 100 * evals["acc@t1"], "o-", label="Acc@t1")
     acc_ax.plot(evals["step"], 100 * evals["acc@t2"], "s--", label="Acc@t2")
-    acc_ax.set(title="held-out greedy accuracy", xlabel="step", ylabel="%")
+    acc_ax.set(title="held-out greedy accuracy", xlabel="step", ylabel="accuracy (%)")
+    style.percent_axis(acc_ax)
     acc_ax.legend()
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
@@ -81,6 +97,6 @@ def pretraining_figure(curve: pd.DataFrame | None) -> Figure:
 def write_training_plots(train_logs: dict[str, str | Path], pretrain_log: str | Path | None,
                          out_dir: str | Path) -> None:
     out = Path(out_dir)
-    _save(training_figure(read_logs(train_logs)), out / "training_curves.png")
+    style.save(training_figure(read_logs(train_logs)), out / "training_curves.png")
     curve = read_logs({"base": pretrain_log})["base"] if pretrain_log else None
-    _save(pretraining_figure(curve), out / "pretraining.png")
+    style.save(pretraining_figure(curve), out / "pretraining.png")

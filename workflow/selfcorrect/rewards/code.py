@@ -84,11 +84,14 @@ def grade_code(completion: str, reference: str) -> Grade:
     from selfcorrect.rewards.sandbox import Limits, isolation_mode, run_program
 
     spec = parse_spec(reference)
+    mode = isolation_mode()  # refuses (one line) where no mode confines programs
     program = extract_program(completion, spec)
     if not program:
-        return Grade(0.0, "no_answer", isolation=isolation_mode())
+        return Grade(0.0, "no_answer", isolation=mode)
     limits = Limits(**spec.get("limits", {}))
-    outcome = run_program(program, spec["tests"], spec.get("setup", ""), limits=limits)
+    outcome = run_program(program, spec["tests"], spec.get("setup", ""),
+                          prompt=spec.get("prompt", ""), entry_point=spec.get("entry_point", ""),
+                          limits=limits)
     return Grade(
         reward=float(outcome.passed),
         verdict=outcome.verdict,

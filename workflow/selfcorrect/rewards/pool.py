@@ -12,10 +12,15 @@ from itertools import repeat
 
 from selfcorrect.rewards import Grade, get_verifier
 
+
 def grade_many(pairs: list[tuple[str, str]], workers: int, verifier: str = "math") -> list[Grade]:
     """Grade (completion, reference) pairs in order, in `workers` processes (<= 1: inline)."""
     pairs = list(pairs)
     get_verifier(verifier)  # unknown names fail here, not inside a worker
+    if verifier == "code":
+        from selfcorrect.rewards.sandbox import isolation_mode
+
+        isolation_mode()  # no sandbox that confines programs (and no opt-in): one line, here
     if workers <= 1 or len(pairs) <= 1:
         return _grade_chunk(verifier, pairs)
     size = -(-len(pairs) // (workers * 4))  # ~4 chunks per worker balances uneven grading times

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from selfcorrect import tracking
 from selfcorrect.train import core, distributed
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
@@ -101,4 +102,5 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
             rows.append({"step": step, "epoch": epoch + 1, **stats,
                          "grad_norm": float(grad_norm),
                          "tokens_per_s": all_tokens / (time.perf_counter() - start)})
+            tracking.log_step("train", rows[-1], step)
     return pd.DataFrame(rows)

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from selfcorrect import tracking
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
@@ -267,6 +268,7 @@ class ScoreRecipe:
             row = self.telemetry(step, rollouts, stats, time.perf_counter() - start)
             state.telemetry.append(row)
             state.step = step + 1
+            tracking.log_step("train", row, state.step)
             self.keep_best(state, row)
             bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
                             edit=f"{row.get('edit_rate', 0):.2f}")
