@@ -17,6 +17,7 @@ rule baseline_data:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect baseline-data --kind {params.kind} --rollouts {input.rollouts}"
         " --labels {input.labels} --iteration {params.iteration} --out {output} > {log} 2>&1"
 
@@ -41,6 +42,7 @@ rule baseline_sft:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} sft --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -70,6 +72,7 @@ rule scaling_rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -89,6 +92,7 @@ rule scaling_label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 
@@ -106,6 +110,7 @@ rule scaling_curve:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect scaling --labels {input} --budgets {params.budgets} --name {wildcards.model}"
         " --benchmark {wildcards.benchmark} --out {output} > {log} 2>&1"
 

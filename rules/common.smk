@@ -42,6 +42,14 @@ def as_json(obj):
 CONFIG_HASH = hashlib.sha256(as_json(config).encode()).hexdigest()[:12]
 
 
+def resolved_config(wildcards):
+    """The whole resolved config for the report (a function: its text may hold braces, e.g. a
+    prompt template's `{question}`, that a params string would take for wildcards). Only the
+    sections of the tasks this run uses: the schema fills in every task's defaults."""
+    used = {TRAIN_TASK, *BENCHMARKS}
+    return as_json({**config, "tasks": {k: v for k, v in config["tasks"].items() if k in used}})
+
+
 def task_cfg(name):
     return config["tasks"].get(name, {})
 
@@ -82,7 +90,7 @@ def rollout_cfg(wildcards):
 def model_task_cfg(task, model):
     """A task's settings as `model` is prompted: prompting baselines swap the instruction."""
     if model in PROMPT_BASELINES:
-        return {**task_cfg(task), "correction_instruction": PROMPT_BASELINES[model]}
+        return {**task_cfg(task), **PROMPT_BASELINES[model]}
     return task_cfg(task)
 
 
@@ -130,12 +138,12 @@ wildcard_constraints:
 
 STAGE2_METHODS = {"score_stage2", "star_stage2"}  # both start from offline base attempts too
 # Settings a method never reads stay out of its config, so changing them does not rerun it.
-STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every"}
+STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every", "credit"}
 UNUSED = {
     "score_stage1": STAGE2_ONLY,
     "single_turn": STAGE2_ONLY | {"beta2"},
     "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
-    "star_stage2": {"alpha", "interleave_stage1_every", "beta2"},
+    "star_stage2": {"alpha", "interleave_stage1_every", "beta2", "credit"},
 }
 
 
@@ -287,7 +295,13 @@ BL = config["baselines"]
 STAR_MODELS = [f"star_{k}" for k in range(1, BL["star_iterations"] + 1)]
 SFT_BASELINES = {"pair_sft": "pair_sft", "pair_sft_plus": "pair_sft_plus",
                  **{m: "star" for m in STAR_MODELS}}
-PROMPT_BASELINES = {"self_refine": BL["self_refine"]["instruction"]}
+# Prompting baselines: the base model under other prompts (task settings they override).
+# self_refine_critique is Madaan et al.'s critique-then-refine: feedback, then a refinement.
+PROMPT_BASELINES = {
+    "self_refine": {"correction_instruction": BL["self_refine"]["instruction"]},
+    "self_refine_critique": {"critique_instruction": BL["self_refine"]["critique"],
+                             "correction_instruction": BL["self_refine"]["refine"]},
+}
 
 
 wildcard_constraints:

@@ -9,6 +9,7 @@ rule prepare_task:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect prepare --task {wildcards.task} --split {wildcards.split}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 

@@ -10,6 +10,7 @@ rule evaluate_model:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect evaluate --labels {input} --name {wildcards.model}"
         " --benchmark {wildcards.benchmark} --out-table {output.table}"
         " --out-metrics {output.metrics} > {log} 2>&1"

@@ -14,6 +14,7 @@ rule base_model:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 

@@ -65,12 +65,13 @@ rule build_report:
         pretrain_log=pretrain_log_arg(),
         scaling=scaling_arg(),
         config_hash=CONFIG_HASH,
-        resolved_config=as_json(config),
+        resolved_config=resolved_config,
     log:
         "logs/report.log",
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect report --metrics {params.metrics} --models {params.models}"
         " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
         " --config-hash {params.config_hash} --resolved-config {params.resolved_config:q}"

@@ -26,6 +26,7 @@ rule rise_collect:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -45,6 +46,7 @@ rule rise_label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 
@@ -70,6 +72,7 @@ rule rise_improve:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rise-improve --model {input.model}"
         " --rollouts {input.rollouts} --labels {input.labels} --problems {input.problems}"
         " --iteration {wildcards.iter} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
@@ -95,6 +98,7 @@ rule rise_train:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} rise-train --init {input.init} --data {input.data}"
         " --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -118,6 +122,7 @@ rule rise_eval_rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -137,6 +142,7 @@ rule rise_eval_label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 
@@ -153,6 +159,7 @@ rule rise_evaluate:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect rise-evaluate --sequential {input.sequential} --parallel {input.parallel}"
         " --name {wildcards.model} --benchmark {wildcards.benchmark} --out {output} > {log} 2>&1"
 

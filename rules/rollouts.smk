@@ -18,6 +18,7 @@ rule rollout:
     conda:
         "../envs/rollout.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} rollout --model {input.model} --name {wildcards.model}"
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -38,6 +39,7 @@ rule label:
     conda:
         "../envs/selfcorrect.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
         " --problems {input.problems} --out {output} > {log} 2>&1"
 

@@ -25,6 +25,7 @@ rule score_stage1:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --cfg {params.cfg:q}"
         " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
@@ -52,6 +53,7 @@ rule score_stage2:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} --offline-rollouts {input.offline_rollouts}"
         " --offline-labels {input.offline_labels} --cfg {params.cfg:q}"
@@ -81,6 +83,7 @@ rule score_ablation:
     conda:
         "../envs/train.yaml"
     shell:
+        "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"
         " --ref {input.ref} --problems {input.problems} {params.offline} --cfg {params.cfg:q}"
         " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"

@@ -119,8 +119,10 @@ def test_score_two_processes_match_one(base, score_plain, stage):
     assert log["grad_norm"].gt(0).all() and log["loss"].ne(0).all()  # a real signal moved
     # the DeepSpeed checkpoint of the last step, recorded as complete
     meta = json.loads((base / f"ck_zero{stage}" / "deepspeed.json").read_text())
-    assert meta == {"tag": "step4", "config_hash": meta["config_hash"], "world_size": 2,
+    assert meta == {"tag": "step4", "fingerprint": meta["fingerprint"], "world_size": 2,
                     "zero_stage": stage}
+    # what it was trained from (train/fingerprint.py), hashed on rank 0 and shared
+    assert set(meta["fingerprint"]) == {"init", "reference", "problems", "config"}
 
 
 def test_zero3_killed_run_resumes_to_the_same_result(base):
@@ -186,3 +188,42 @@ def test_rise_two_processes_match_one(base):
     assert len(pd.read_parquet(runs["plain"] / "train_log.parquet")) == 6
     assert_same_run(runs["plain"], runs["zero2"])
     assert_same_run(runs["plain"], runs["zero3"])
+
+
+def sft_traces(n_problems=5, samples=3):
+    """Two-attempt traces with mixed rewards, so every SFT baseline's set is non-empty."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for p in range(n_problems):
+        for s in range(samples):
+            a, b = rng.integers(10, 99, size=2)
+            ctx1 = f"<|user|>{a}+{b}<|end|><|assistant|>"
+            y1 = f"{a + b}" if (p + s) % 2 else f"{a}"
+            rows.append({"problem_id": f"p{p}", "sample": s, "ctx1": ctx1, "y1": y1,
+                         "r1": float((p + s) % 2),
+                         "ctx2": f"{ctx1}{y1}<|end|><|user|>fix<|end|><|assistant|>",
+                         "y2": f"{a + b}|{a}+{b}={a + b}|y", "r2": float(s != 1)})
+    return pd.DataFrame(rows)
+
+
+def test_sft_baselines_on_two_processes(base):
+    """Every SFT-type baseline trains on 2 processes (their loss returns other statistics than
+    RISE's, which once raised KeyError there); STaR's matches the 1-process run."""
+    from selfcorrect.stages.baselines import BUILDERS
+
+    train = {"epochs": 1, "problems_per_batch": 3, "lr": 3e-3, "weight_decay": 0.0,
+             "warmup_steps": 0, "max_grad_norm": 1.0, "bf16": False, "seed": 0}
+    for kind, build in BUILDERS.items():
+        data = build(sft_traces(), 1)
+        assert len(data) > 0, kind
+        write_parquet(data, base / f"{kind}.parquet", "rise_data")
+        cmds = [("zero2", TORCHRUN)] + ([("plain", [sys.executable])] if kind == "star" else [])
+        for name, cmd in cmds:
+            finish(launch([*cmd, "-m", "selfcorrect.cli"],
+                          ["--threads", "1", "--distributed",
+                           json.dumps({"zero_stage": 2, "offload": False}), "sft", "--init",
+                           base / "model", "--data", base / f"{kind}.parquet",
+                           "--cfg", json.dumps(train), "--out", base / f"{kind}_{name}"]))
+        log = pd.read_parquet(base / f"{kind}_zero2" / "train_log.parquet")
+        assert len(log) == 2 and {"loss", "reward_mean"} <= set(log.columns), kind
+    assert_same_run(base / "star_plain", base / "star_zero2")

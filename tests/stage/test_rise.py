@@ -61,11 +61,13 @@ def test_collection_uses_the_feedback_between_turns(iteration):
 
 def test_improved_actions_are_the_teachers_at_every_visited_state(iteration):
     improved = read_parquet(iteration / "improved.parquet", "rise_data")
-    assert len(improved) == 8  # the solver is right at all 4 problems x 2 turns
+    # the solver is right at turn 1 of all 4 problems: each episode stops there (the authors'
+    # rule), so no state follows a correct answer with "incorrect" feedback
+    assert len(improved) == 4 and set(improved.turn) == {1}
     assert set(improved.source) == {"teacher"} and (improved.reward == 1).all()
     assert set(improved.iteration) == {1}
     rollouts = read_parquet(iteration / "rollouts.parquet", "rollouts")
-    assert set(improved.context) == set(rollouts.context)
+    assert set(improved.context) == set(rollouts[rollouts.turn == 1].context)
 
 
 def test_training_changes_the_parameters(iteration):
@@ -88,4 +90,32 @@ def test_self_distillation_selects_by_rule(iteration, tmp_path):
                "--problems", iteration / "train.parquet", "--iteration", 1, "--cfg",
                json.dumps(improve), "--out", out) == 0
     improved = read_parquet(out, "rise_data")
-    assert len(improved) == 8 * 3 and set(improved.source) == {"self"}
+    assert len(improved) % 3 == 0 and 4 * 3 <= len(improved) <= 8 * 3
+    assert set(improved.source) == {"self"}
+    # a turn-2 state exists only where turn 1's on-policy action and its 3 candidates all failed
+    for (_, _), episode in improved.groupby(["problem_id", "sample"]):
+        first = episode[episode.turn == 1]
+        assert (episode.turn.max() == 1) == bool((first.reward == 1).any()
+                                                 or (first.current_reward == 1).any())
+
+
+def test_on_policy_turn1_target(iteration, tmp_path):
+    improve = {"teacher": "solver", "best_of": 1, "temperature": 1.0, "max_new_tokens": 30,
+               "selection": "all", "batch_size": 64, "seed": 0, "turn1_target": "on_policy"}
+    out = tmp_path / "improved.parquet"
+    assert cli("rise-improve", "--model", iteration / "base", "--rollouts",
+               iteration / "rollouts.parquet", "--labels", iteration / "labels.parquet",
+               "--problems", iteration / "train.parquet", "--iteration", 1, "--cfg",
+               json.dumps(improve), "--out", out) == 0
+    improved = read_parquet(out, "rise_data")
+    rollouts = read_parquet(iteration / "rollouts.parquet", "rollouts")
+    first = improved[improved.turn == 1]
+    # turn 1's target is the rolled-out first attempt with its own reward
+    assert set(first.source) == {"on_policy"} and len(first) == 4
+    assert (first.reward == first.current_reward).all()
+    assert set(first.action) <= set(rollouts[rollouts.turn == 1].completion)
+    # later turns are the solver's, and only where turn 1 was wrong
+    later = improved[improved.turn > 1]
+    assert set(later.source) <= {"teacher"}
+    wrong = set(first[first.reward == 0].problem_id)
+    assert set(later.problem_id) == wrong

@@ -56,7 +56,7 @@ def base_dir(tmp_path_factory):
     return d
 
 
-def recipe(base_dir, tmp_path, method, monkeypatch, **overrides):
+def recipe(base_dir, tmp_path, method, monkeypatch, offline=None, **overrides):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setattr(ScoreRecipe, "reward", digit_share)
@@ -64,7 +64,7 @@ def recipe(base_dir, tmp_path, method, monkeypatch, **overrides):
     problems = pd.read_parquet(base_dir / "train.parquet")
     tok = AutoTokenizer.from_pretrained(base_dir / "model")
     return ScoreRecipe(score_cfg(**overrides), method, load(), load(), tok, problems,
-                       get_task("arith"), {}, tmp_path / method, None)
+                       get_task("arith"), {}, tmp_path / method, offline)
 
 
 @pytest.mark.parametrize("method", ["score_stage1", "score_stage2", "single_turn"])
@@ -85,6 +85,31 @@ def test_reward_rises_under_training(base_dir, tmp_path, monkeypatch):
     log = r.train()
     assert log["reward_t2"].tail(5).mean() > log["reward_t2"].head(5).mean() + 0.1
     assert log["reward_t1"].tail(5).mean() > log["reward_t1"].head(5).mean() + 0.1
+
+
+@pytest.mark.parametrize("credit", ["per_attempt", "episode"])
+def test_stage2_offline_starts_with_fewer_samples_than_k_train_in_whole_groups(
+        base_dir, tmp_path, monkeypatch, credit):
+    # 3 problems x K = 4 on-policy, plus one offline problem with only 2 base samples: blocks of
+    # K mixed problems (and 14 rollouts are no multiple of 4, so the loss raised)
+    problems = pd.read_parquet(base_dir / "train.parquet")
+    offline = pd.DataFrame({"problem_id": [p for p in problems["problem_id"] for _ in (0, 1)],
+                            "sample": [0, 1] * len(problems), "completion": "12",
+                            "reward": [1.0, 0.0] * len(problems)})
+    r = recipe(base_dir, tmp_path, "score_stage2", monkeypatch, offline=offline, steps=1,
+               problems_per_step=3, offline_starts=0.34, credit=credit)
+    seen = []
+    real = r.attempt_batch
+    monkeypatch.setattr(r, "attempt_batch", lambda rs, turn: seen.append(rs) or real(rs, turn))
+    log = r.train()
+    assert len(log) == 1 and r.loss_config.credit == credit
+    micro = [x for rs in seen for x in rs]
+    assert len(micro) == 2 * (3 * 4 + 2)  # both attempts of every rollout, once each
+    for rs in seen:
+        batch_groups = {}
+        for x, g in zip(rs, real(rs, 2).group.tolist()):
+            batch_groups.setdefault(g, set()).add((x.problem, x.offline))
+        assert all(len(keys) == 1 for keys in batch_groups.values())
 
 
 def turn1_kl(r) -> float:

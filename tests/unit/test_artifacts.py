@@ -43,6 +43,15 @@ def test_wrong_type_on_read(tmp_path):
         read_parquet(path, "problems")
 
 
+def test_a_null_on_write_names_file_column_and_row(tmp_path):
+    df = problems(3)
+    df.loc[2, "answer"] = None
+    with pytest.raises(SelfCorrectError, match=r"out.parquet: column 'answer' is empty \(null\) "
+                                               r"at row 2"):
+        write_parquet(df, tmp_path / "out.parquet", "problems")
+    assert not list(tmp_path.iterdir())
+
+
 def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path):
     target = tmp_path / "model"
     with pytest.raises(RuntimeError):

@@ -30,8 +30,9 @@ def test_star_stage2_trains_only_correct_attempts():
     a2 = _batch([[-2.0], [-4.0]], [[1.0], [1.0]], [0.0, 1.0], ref=[[-2.0], [-4.0]])
     cfg = LossConfig(k=2, beta1=0.1, kl_estimator="k3")
     loss, stats = get_loss("star_stage2")(a1, a2, cfg)
-    nll1 = 1.0 / 2  # only rollout 0 (correct) counts, over 2 tokens
-    nll2 = 4.0 / 2  # only rollout 1
+    # normalised by the kept tokens: the wrong attempt's token is not in the SFT data
+    nll1 = 1.0 / 1  # only rollout 0 (correct) counts, over its 1 token
+    nll2 = 4.0 / 1  # only rollout 1
     d = -1.5 - (-1.0)  # Δ = log π_ref − log π_θ at attempt 1, rollout 0; others are 0
     kl1 = (math.exp(d) - d - 1) / 2  # mean over 2 rollouts
     assert loss.item() == pytest.approx(nll1 + nll2 + 0.1 * kl1)
@@ -39,7 +40,7 @@ def test_star_stage2_trains_only_correct_attempts():
     # a wrong attempt gets no likelihood gradient (its KL gradient is 0 here: Δ = 0)
     assert float(a1.logp.grad[1, 0]) == 0.0
     assert float(a2.logp.grad[0, 0]) == 0.0
-    assert float(a2.logp.grad[1, 0]) == pytest.approx(-0.5)
+    assert float(a2.logp.grad[1, 0]) == pytest.approx(-1.0)
     assert stats["reward_t2"] == pytest.approx(0.5)
 
 

@@ -178,3 +178,46 @@ def test_stage_command_answers_bad_cfg_with_one_line(capsys):
     assert capsys.readouterr().err.strip() == (
         "selfcorrect prepare: error: --cfg: tasks.gsm8k.sorce: unknown key (did you mean "
         "'source'?)")
+
+
+def number_keys(schema: dict, node: dict | None = None, prefix: tuple = ()) -> list[tuple]:
+    """Every key the schema declares as a number, as a path of property names (through
+    `$ref`s to `$defs` and `allOf`)."""
+    node = schema if node is None else node
+    if "$ref" in node:
+        node = {**node, **schema["$defs"][node["$ref"].split("/")[-1]]}
+    found = []
+    for part in node.get("allOf", []):
+        found += number_keys(schema, part, prefix)
+    for name, sub in node.get("properties", {}).items():
+        types = sub.get("type")
+        if types == "number" or (isinstance(types, list) and "number" in types):
+            found.append((*prefix, name))
+        found += number_keys(schema, sub, (*prefix, name))
+    return found
+
+
+def nested(path: tuple, value) -> dict:
+    for name in reversed(path):
+        value = {name: value}
+    return value
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_every_number_must_be_finite(bad):
+    from selfcorrect.config import load_schema
+
+    keys = number_keys(load_schema())
+    assert {("score", "lr"), ("score", "alpha"), ("score", "beta1"), ("rise", "train", "lr"),
+            ("rollout", "eval", "temperature")} <= set(keys)
+    for path in keys:
+        with pytest.raises(SelfCorrectError) as err:
+            validate_config(nested(path, float(bad)))
+        assert str(err.value) == f"config: {'.'.join(path)}: {float(bad)} is not a finite number"
+
+
+def test_a_yaml_nan_is_refused_with_the_file_and_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("score:\n  alpha: .nan\n")
+    with pytest.raises(SelfCorrectError, match=r"c.yaml: score.alpha: nan is not a finite number"):
+        load_config(path)

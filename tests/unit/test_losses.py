@@ -96,7 +96,7 @@ def test_leave_one_out_k3():
 def test_leave_one_out_k1_is_zero_and_bad_shapes_raise():
     # K = 1: no other sample to form a baseline → advantage 0 by convention
     assert torch.equal(leave_one_out_advantage(t([1.0, 0.0, 1.0]), 1), torch.zeros(3))
-    with pytest.raises(ValueError, match="multiple of k"):
+    with pytest.raises(ValueError, match="divide N"):
         leave_one_out_advantage(t([1.0, 0.0, 1.0]), 2)
     with pytest.raises(ValueError, match="k must be"):
         leave_one_out_advantage(t([1.0]), 0)
@@ -351,18 +351,21 @@ def rise_batch(reward=(1.0, 0.0, 1.0, 1.0), group=(0, 0, 1, 1)):
 def test_rise_rwr_loss_value_and_stats():
     a1 = rise_batch()
     loss, stats = get_loss("rise_rwr")(a1, None, LossConfig(k=1, tau=0.4))
-    # w = [e^2.5, 1, e^2.5, e^2.5]; loss = (2e^2.5 + 1 + 3e^2.5 + e^2.5)/8 = (6e^2.5 + 1)/8
-    assert loss.item() == pytest.approx((6 * E(2.5) + 1) / 8, rel=1e-6)
+    # w = [e^2.5, 1, e^2.5, e^2.5]; per-sample token means of log π = [−1, −1, −1, −0.5]
+    # (Σ_t logp [−2, −1, −3, −1] over [2, 1, 3, 2] tokens); loss = mean_i w_i·(−mean_t logp)
+    # = (e^2.5 + 1 + e^2.5 + 0.5e^2.5)/4 = (2.5e^2.5 + 1)/4 (the RISE authors' train.py)
+    assert loss.item() == pytest.approx((2.5 * E(2.5) + 1) / 4, rel=1e-6)
     assert stats["weight_mean"] == pytest.approx((3 * E(2.5) + 1) / 4, rel=1e-6)
     assert stats["weight_max"] == pytest.approx(E(2.5), rel=1e-6)
     assert stats["reward_mean"] == pytest.approx(0.75)
     assert stats["loss"] == pytest.approx(loss.item())
     assert all(isinstance(v, float) for v in stats.values())
     loss.backward()
-    # weights detached: no grad to the rewards; ∂loss/∂logp_it = −w_i·mask_it/8
+    # weights detached: no grad to the rewards; ∂loss/∂logp_it = −w_i·mask_it/(4·n_i)
     assert a1.reward.grad is None
     w = t([E(2.5), 1.0, E(2.5), E(2.5)])[:, None]
-    assert torch.allclose(a1.logp.grad, -w / 8 * t(MASK1))
+    n_i = t([2.0, 1.0, 3.0, 2.0])[:, None]
+    assert torch.allclose(a1.logp.grad, -w / (4 * n_i) * t(MASK1))
     # ref_logp is ignored (no KL in RISE): changing it changes nothing
     a2 = rise_batch()
     a2.ref_logp = a2.ref_logp - 5.0
@@ -372,17 +375,17 @@ def test_rise_rwr_loss_value_and_stats():
 def test_rise_awr_loss_uses_groups():
     a1 = rise_batch()
     loss, stats = get_loss("rise_awr")(a1, None, LossConfig(k=1, tau=0.4))
-    # w = [e^1.25, e^−1.25, 1, 1]; loss = (2e^1.25 + e^−1.25 + 3 + 1)/8
-    assert loss.item() == pytest.approx((2 * E(1.25) + E(-1.25) + 4) / 8, rel=1e-6)
+    # w = [e^1.25, e^−1.25, 1, 1]; loss = (e^1.25·1 + e^−1.25·1 + 1·1 + 1·0.5)/4
+    assert loss.item() == pytest.approx((E(1.25) + E(-1.25) + 1.5) / 4, rel=1e-6)
     assert stats["weight_max"] == pytest.approx(E(1.25), rel=1e-6)
     loss.backward()
     assert a1.reward.grad is None
     # τ from the config: τ = 1 → w = [e^0.5, e^−0.5, 1, 1]
     loss_tau1, _ = get_loss("rise_awr")(rise_batch(), None, LossConfig(k=1, tau=1.0))
-    assert loss_tau1.item() == pytest.approx((2 * E(0.5) + E(-0.5) + 4) / 8, rel=1e-6)
-    # no groups: every sequence its own group → all weights exp(0) = 1 → plain token-mean NLL
+    assert loss_tau1.item() == pytest.approx((E(0.5) + E(-0.5) + 1.5) / 4, rel=1e-6)
+    # no groups: every sequence its own group → all weights exp(0) = 1 → mean of token means
     loss_none, stats_none = get_loss("rise_awr")(rise_batch(group=None), None, LossConfig(k=1))
-    assert loss_none.item() == pytest.approx(7 / 8) and stats_none["weight_max"] == 1.0
+    assert loss_none.item() == pytest.approx(3.5 / 4) and stats_none["weight_max"] == 1.0
 
 
 def test_rise_registry_and_group_validation():

@@ -204,3 +204,41 @@ def test_uneven_sample_counts_are_an_error():
     del attempts[("r2", 2)]
     with pytest.raises(SelfCorrectError, match="problem 'r2' has 2 sample"):
         compute_metrics(make_labels(attempts))
+
+
+# Equivalent answers written differently must vote together (math-verify for math).
+#   samples: "0.5" (right), "\frac12" (right), "3" (wrong), "3" (wrong), "1/2" (right)
+SPLIT_VOTE = {
+    ("s1", 0): [(1, "0.5")], ("s1", 1): [(1, "\\frac12")], ("s1", 2): [(0, "3")],
+    ("s1", 3): [(0, "3")], ("s1", 4): [(1, "1/2")],
+}
+
+
+def test_majority_votes_over_equivalence_classes():
+    from selfcorrect.metrics import answer_classes, scaling_curve
+    from selfcorrect.rewards import get_equivalence
+
+    labels = make_labels(SPLIT_VOTE)
+    same = get_equivalence("math")
+    assert answer_classes(["0.5", "3", "\\frac12", "", "1/2", "3.0"], same) == [
+        "0.5", "3", "0.5", "", "0.5", "3"]
+    # raw strings: "3" has 2 votes, each spelling of one half 1 → the wrong answer wins
+    assert majority_over_samples(labels) == 0.0
+    # classes: one half has 3 votes → right
+    assert majority_over_samples(labels, same) == 1.0
+    assert compute_metrics(labels, same)["m5@t1"] == 1.0
+    # sequential turns vote the same way: "3" twice against three spellings of one half
+    seq = make_labels({("s1", 0): [(1, "0.5"), (0, "3"), (1, "\\frac{1}{2}"), (0, "3"),
+                                   (1, "1/2")]})
+    assert majority_over_turns(seq) == 0.0 and majority_over_turns(seq, same) == 1.0
+    # exact match for arith: different strings stay apart
+    exact = get_equivalence("exact")
+    assert exact("0.5", "0.5") and not exact("0.5", ".5")
+    # the scaling study: budget 4 votes over samples 0..3 at turn 1. Raw: four answers, one
+    # vote each except nothing repeats → the tie goes to the latest, "3" (wrong); classes: one
+    # half has 3 votes (right)
+    order = {("s1", 0): "0.5", ("s1", 1): "\\frac12", ("s1", 2): "1/2", ("s1", 3): "3",
+             ("s1", 4): "3"}
+    scaled = make_labels({k: [(float(a != "3"), a)] * 2 for k, a in order.items()})
+    assert scaling_curve(scaled, [4])["parallel"].tolist() == [0.0]
+    assert scaling_curve(scaled, [4], same)["parallel"].tolist() == [1.0]

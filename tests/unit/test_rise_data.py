@@ -3,7 +3,14 @@
 import pandas as pd
 import pytest
 
-from selfcorrect.train.rise_data import COLUMNS, SELECTION_RULES, aggregate, select_actions
+from selfcorrect.train.rise_data import (
+    COLUMNS,
+    SELECTION_RULES,
+    aggregate,
+    select_actions,
+    states_before_success,
+    stop_at_first_success,
+)
 
 # Two problems, two states each, three candidates per state. Action names are <state><i>.
 #   state A = (p0, sample 0, turn 1), policy got 0: rewards [0, 1, 1]
@@ -120,3 +127,39 @@ def test_aggregate_fills_missing_iteration_and_needs_frames():
     ]
     with pytest.raises(ValueError, match="at least one frame"):
         aggregate([])
+
+
+# ------------------------------------------------------------------ stop at the first success
+# Episodes (problem, sample) over 3 turns; the state at turn t has candidates with `reward`
+# and the on-policy action's `current_reward`.
+#   (q0, 0): turn 1 best candidate correct → the episode ends at turn 1
+#   (q1, 0): turn 2's on-policy action correct, its candidates wrong → ends at turn 2
+#   (q1, 1): never correct → all 3 turns
+EPISODES = [
+    # problem_id, sample, turn, action, reward, current_reward
+    ("q0", 0, 1, "a", 0.0, 0.0), ("q0", 0, 1, "b", 1.0, 0.0),
+    ("q0", 0, 2, "c", 1.0, 0.0), ("q0", 0, 3, "d", 1.0, 1.0),
+    ("q1", 0, 1, "e", 0.0, 0.0), ("q1", 0, 2, "f", 0.0, 1.0),
+    ("q1", 0, 3, "g", 1.0, 0.0),
+    ("q1", 1, 1, "h", 0.0, 0.0), ("q1", 1, 2, "i", 0.0, 0.0), ("q1", 1, 3, "j", 0.0, 0.0),
+]
+
+
+def episodes():
+    rows = [dict(zip(["problem_id", "sample", "turn", "action", "reward", "current_reward"], r),
+                 context=f"ctx-{r[0]}-{r[1]}-{r[2]}", source="self") for r in EPISODES]
+    return pd.DataFrame(rows)[COLUMNS]
+
+
+def test_stop_at_first_success_drops_every_state_after_it():
+    kept = stop_at_first_success(episodes())
+    assert kept["action"].tolist() == ["a", "b", "e", "f", "h", "i", "j"]
+    assert list(kept.columns) == COLUMNS
+
+
+def test_states_before_success_uses_the_on_policy_reward_only():
+    states = episodes().drop_duplicates(["problem_id", "sample", "turn"])
+    kept = states_before_success(states)
+    # q0: the on-policy action is first correct at turn 3 (its turn-1 candidate does not count
+    # here: candidates are not drawn yet); q1/0: turn 2
+    assert kept["action"].tolist() == ["a", "c", "d", "e", "f", "h", "i", "j"]

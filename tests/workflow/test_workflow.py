@@ -72,9 +72,9 @@ def test_dry_run_lists_the_dag(fresh):
     proc = snakemake(fresh, "-n")
     assert planned_jobs(proc) == {
         "base_model": 1, "prepare_task": 2, "score_stage1": 1, "score_stage2": 1,
-        "score_ablation": 4, "rollout": 14, "label": 14, "evaluate_model": 12,
+        "score_ablation": 4, "rollout": 15, "label": 15, "evaluate_model": 13,
         "baseline_data": 4, "baseline_sft": 4,
-        "scaling_rollout": 12, "scaling_label": 12, "scaling_curve": 12,
+        "scaling_rollout": 13, "scaling_label": 13, "scaling_curve": 13,
         "rise_collect": 2, "rise_label": 2, "rise_improve": 2, "rise_train": 2,
         "rise_eval_rollout": 6, "rise_eval_label": 6, "rise_evaluate": 3,
         "build_report": 1, "all": 1,

@@ -1,7 +1,8 @@
 """Parquet contracts between stages: one declared schema per artifact kind, atomic writes.
 
-Every artifact is validated when written and when read, so a wrong or missing column is a
-one-line error naming the file and the column, and a crash never leaves a half-written file.
+Every artifact is validated when written and when read, so a wrong or missing column, or an
+empty (null) value, is a one-line error naming the file, the column and the row, and a crash
+never leaves a half-written file. No column of any kind holds nulls: text that is absent is "".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from selfcorrect.errors import SelfCorrectError
@@ -101,7 +103,7 @@ RISE_DATA = pa.schema(
         ("action", pa.string()),  # the improved attempt
         ("reward", pa.float32()),
         ("current_reward", pa.float32()),  # what the rolled-out policy scored there
-        ("source", pa.string()),  # self | teacher
+        ("source", pa.string()),  # self | teacher | on_policy (the turn-1 on-policy target)
         ("iteration", pa.int32()),
     ]
 )
@@ -129,9 +131,20 @@ def to_table(df: pd.DataFrame, kind: str, where: str = "<dataframe>") -> pa.Tabl
     if missing:
         raise SelfCorrectError(f"{where}: {kind} artifact is missing column {missing[0]!r}")
     try:
-        return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+        table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise SelfCorrectError(f"{where}: {kind} artifact has a bad value: {exc}") from None
+    check_no_nulls(table, where)
+    return table
+
+
+def check_no_nulls(table: pa.Table, where: str) -> None:
+    """A null anywhere is a one-line error naming the column and the first row that has one."""
+    for name in table.column_names:
+        column = table.column(name)
+        if column.null_count:
+            row = pc.index(pc.is_null(column), True).as_py()
+            raise SelfCorrectError(f"{where}: column {name!r} is empty (null) at row {row}")
 
 
 def _with_added_columns(df: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -143,8 +156,11 @@ def _with_added_columns(df: pd.DataFrame, kind: str) -> pd.DataFrame:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    except OSError as exc:  # e.g. a parent is a regular file, or not writable
+        raise SelfCorrectError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():
@@ -182,7 +198,9 @@ def read_parquet(path: str | os.PathLike, kind: str) -> pd.DataFrame:
             raise SelfCorrectError(
                 f"{path}: column {field.name!r} has type {actual}, expected {field.type}"
             )
-    return table.select(schema.names).cast(schema).to_pandas()
+    table = table.select(schema.names)
+    check_no_nulls(table, str(path))
+    return table.cast(schema).to_pandas()
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -193,6 +211,16 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def problems_task(problems: pd.DataFrame, where: str = "problems") -> str:
+    """The one task a problems file holds (an empty or mixed file is an error)."""
+    tasks = problems["task"].unique()
+    if len(tasks) == 0:
+        raise SelfCorrectError(f"{where}: no problems (the file has no rows)")
+    if len(tasks) > 1:
+        raise SelfCorrectError(f"{where}: problems of several tasks ({', '.join(sorted(tasks))})")
+    return str(tasks[0])
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out-table", required=True)
     s.add_argument("--out-metrics", required=True)
 
+    s = sub.add_parser("keep-log", help="keep earlier attempts' logs before a rule reruns")
+    s.add_argument("log", help="the rule's log file; the previous attempt's becomes LOG.1, …")
+    s.add_argument("--keep", type=int, default=None, help="how many earlier attempts (default 3)")
+
     s = sub.add_parser("report", help="summary tables and plots from every metrics file")
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--models", nargs="*", default=None, help="row order of the models")
@@ -218,6 +222,16 @@ def _dispatch(args) -> None:
         from selfcorrect.stages import evaluate
 
         evaluate.run(args.labels, args.name, args.benchmark, args.out_table, args.out_metrics)
+    elif args.stage == "keep-log":
+        from selfcorrect.logs import KEEP, keep_attempts
+
+        if args.keep is not None and args.keep < 1:
+            raise SelfCorrectError(f"--keep {args.keep}: keep at least 1")
+        try:
+            keep_attempts(args.log, args.keep or KEEP)
+        except OSError as exc:
+            raise SelfCorrectError(f"{args.log}: cannot keep its earlier attempts "
+                                   f"({exc.strerror or exc})") from None
     elif args.stage == "bench":
         from selfcorrect import bench
 
@@ -252,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     threads = args.threads or os.cpu_count() or 1
     if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare", "bench",
-                          "baseline-data", "scaling"):
+                          "baseline-data", "scaling", "keep-log"):
         import torch
 
         # Oversubscribing the cores made tiny-model steps 5-100x slower on a 2-core CPU.

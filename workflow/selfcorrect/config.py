@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 
 import jsonschema
@@ -136,12 +137,14 @@ def _message(err, root: dict) -> tuple[str, str]:
 
 
 def _validate(instance: dict, schema: dict, source: str) -> dict:
+    _check_finite(instance, source)
     cls = _extended(jsonschema.validators.validator_for(schema))
     resolved = copy.deepcopy(instance)
     errors = sorted(cls(schema).iter_errors(resolved), key=lambda e: list(e.absolute_path))
     if errors:
         key, message = _message(errors[0], schema)
         raise SelfCorrectError(f"{source}: {key}: {message}")
+    _check_finite(resolved, source)  # strings from --config ("nan") are numbers only now
     return resolved
 
 
@@ -150,6 +153,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     benchmark names checked against the task registry."""
     resolved = _validate(config, load_schema(), source)
     check_tasks(resolved, source)
+    check_score_groups(resolved, source)
     return resolved
 
 
@@ -232,6 +236,41 @@ def validate_stage_cfg(stage: str, cfg: dict, source: str = "--cfg") -> dict:
     if stage == "base-model":
         resolved["task_cfg"] = task_config(resolved["task"], resolved["task_cfg"], source)
     return resolved
+
+
+# Models that run Stage II's loss with offline starts (rules/common.smk: SCORE_RUNS)
+STAGE2_MODELS = {"score", "score_no_stage1", "score_no_shaping"}
+
+
+def check_score_groups(config: dict, source: str = "config") -> None:
+    """SCoRe's leave-one-out baseline needs two or more samples in every group of a problem's
+    attempts (docs/methods.md, "Advantages"): K on-policy samples, and the base rollouts'
+    samples of a problem for Stage II's offline starts. A group of one has no baseline and
+    every advantage in it is 0, so such a config is refused rather than run silently."""
+    score, models = config.get("score", {}), set(config.get("models", []))
+    if "samples" in score and score["samples"] < 2 and models & (STAGE2_MODELS | {
+            "score_stage1", "score_single_turn"}):
+        raise SelfCorrectError(
+            f"{source}: score.samples: {score['samples']} leaves no other sample for the "
+            f"leave-one-out baseline (every advantage would be 0); use 2 or more")
+    base = config.get("rollout", {}).get("train", {}).get("samples")
+    if (models & STAGE2_MODELS and score.get("offline_starts", 0) > 0 and base is not None
+            and min(base, score.get("samples", base)) < 2):
+        raise SelfCorrectError(
+            f"{source}: score.offline_starts: {score['offline_starts']} needs 2 or more base "
+            f"samples per problem to form a leave-one-out group of offline starts, but "
+            f"rollout.train.samples is {base}; raise it or set score.offline_starts: 0")
+
+
+def _check_finite(value, source: str, key: str = "") -> None:
+    """NaN and ±infinity are YAML floats (`.nan`, `.inf`) that JSON Schema's `number` accepts;
+    no setting means them, so every number must be finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SelfCorrectError(f"{source}: {key or '<top level>'}: {value} is not a finite number")
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for name, sub in items:
+        _check_finite(sub, source, f"{key}.{name}" if key else str(name))
 
 
 def task_config(name: str, cfg: dict | None = None, source: str = "task config") -> dict:

@@ -11,6 +11,7 @@ with the same number of samples for every problem this equals averaging per prob
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pandas as pd
 
@@ -154,14 +155,38 @@ def pass_any_turn(rewards: pd.DataFrame) -> float:
 # --- majority votes --------------------------------------------------------------------------
 
 
-def _vote(rows: pd.DataFrame, group: list[str], order: str) -> pd.Series:
+def answer_classes(answers: list[str], equivalent: Callable[[str, str], bool]) -> list[str]:
+    """Each answer replaced by the first answer of its equivalence class, in order of first
+    appearance (a class is the first answer each later one is `equivalent` to). "" stays ""."""
+    reps: list[str] = []
+    out = []
+    for a in answers:
+        if a == "":
+            out.append(a)
+            continue
+        rep = next((r for r in reps if r == a or equivalent(r, a)), None)
+        if rep is None:
+            reps.append(a)
+            rep = a
+        out.append(rep)
+    return out
+
+
+def _vote(rows: pd.DataFrame, group: list[str], order: str,
+          equivalent: Callable[[str, str], bool] | None = None) -> pd.Series:
     """Reward of the majority answer within each `group`, one value per group.
 
-    Empty answers abstain unless nobody in the group answered. Ties go to the answer seen
-    latest along `order`; the chosen answer scores the reward of its latest occurrence.
+    Votes go to equivalence classes of answers under `equivalent` (math-verify for math, so
+    "0.5" and "\\frac12" are one answer; None = exact string match). Empty answers abstain
+    unless nobody in the group answered. Ties go to the class seen latest along `order`; the
+    chosen class scores the reward of its latest occurrence.
     """
     rows = rows.assign(extracted=rows["extracted"].fillna(""), reward=rows["reward"].astype(float))
     rows = rows.sort_values(group + [order])
+    if equivalent is not None:
+        classes = rows.groupby(group, sort=False)["extracted"].transform(
+            lambda s: pd.Series(answer_classes(list(s), equivalent), index=s.index))
+        rows = rows.assign(extracted=classes)
     answered = rows["extracted"].ne("")
     anyone = answered.groupby([rows[g] for g in group]).transform("any")
     voters = rows[answered | ~anyone]
@@ -172,17 +197,17 @@ def _vote(rows: pd.DataFrame, group: list[str], order: str) -> pd.Series:
     return winners["reward"].droplevel("extracted").sort_index()
 
 
-def majority_over_turns(labels: pd.DataFrame) -> float:
+def majority_over_turns(labels: pd.DataFrame, equivalent=None) -> float:
     """m1@tT ("without oracle"): majority over the T sequential answers of each sample."""
-    return float(_vote(labels, KEYS, "turn").mean())
+    return float(_vote(labels, KEYS, "turn", equivalent).mean())
 
 
-def majority_over_samples(labels: pd.DataFrame) -> float:
+def majority_over_samples(labels: pd.DataFrame, equivalent=None) -> float:
     """mK@t1: majority over the K parallel first attempts of each problem, mean over problems.
 
     Parallel samples have no natural order; ties go to the higher sample index, for determinism.
     """
-    return float(_vote(labels[labels["turn"] == 1], ["problem_id"], "sample").mean())
+    return float(_vote(labels[labels["turn"] == 1], ["problem_id"], "sample", equivalent).mean())
 
 
 # --- generation health -----------------------------------------------------------------------
@@ -206,8 +231,10 @@ def accuracy_by_turn(labels: pd.DataFrame) -> list[float]:
     return [accuracy_at(rewards, t) for t in rewards.columns]
 
 
-def compute_metrics(labels: pd.DataFrame) -> dict:
-    """All metrics of one model on one task, in report order (see the module docstring)."""
+def compute_metrics(labels: pd.DataFrame, equivalent=None) -> dict:
+    """All metrics of one model on one task, in report order (see the module docstring).
+    `equivalent` decides when two answers are one for the majority votes
+    (selfcorrect.rewards.get_equivalence; None = exact string match)."""
     rewards = turn_matrix(labels)
     n_turns = rewards.shape[1]
     k = samples_per_problem(labels)
@@ -225,9 +252,9 @@ def compute_metrics(labels: pd.DataFrame) -> dict:
         out["delta_c2i"] = delta_c2i(rewards)
         out["edit_rate"] = edit_rate(answer_matrix(labels))
     out[f"p1@t{n_turns}"] = pass_any_turn(rewards)
-    out[f"m1@t{n_turns}"] = majority_over_turns(labels)
+    out[f"m1@t{n_turns}"] = majority_over_turns(labels, equivalent)
     if k > 1:
-        out[f"m{k}@t1"] = majority_over_samples(labels)
+        out[f"m{k}@t1"] = majority_over_samples(labels, equivalent)
     out["truncation"] = truncation_rate(labels)
     out["mean_completion_tokens"] = mean_completion_tokens(labels)
     return out
@@ -236,7 +263,7 @@ def compute_metrics(labels: pd.DataFrame) -> dict:
 # --- inference-time scaling (SCoRe, Fig. "inference-time scaling") ---------------------------
 
 
-def _block_votes(labels: pd.DataFrame, turn: int, block: int) -> float:
+def _block_votes(labels: pd.DataFrame, turn: int, block: int, equivalent=None) -> float:
     """Majority-vote accuracy over disjoint blocks of `block` samples at `turn`.
 
     Samples 0..K−1 of each problem form ⌊K/block⌋ disjoint blocks; each block votes on its
@@ -246,11 +273,11 @@ def _block_votes(labels: pd.DataFrame, turn: int, block: int) -> float:
     rows = labels[labels["turn"] == turn]
     rows = rows[rows["sample"] < (rows["sample"].max() + 1) // block * block]
     rows = rows.assign(block=rows["sample"] // block)
-    return float(_vote(rows, ["problem_id", "block"], "sample").mean())
+    return float(_vote(rows, ["problem_id", "block"], "sample", equivalent).mean())
 
 
-def scaling_curve(labels: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
-    """Accuracy at each sample budget B (METHODS, "Inference-time scaling"):
+def scaling_curve(labels: pd.DataFrame, budgets: list[int], equivalent=None) -> pd.DataFrame:
+    """Accuracy at each sample budget B (docs/methods.md, "Inference-time scaling"):
 
     - ``parallel``: majority over B parallel first attempts;
     - ``sequential``: B/2 parallel first attempts, each corrected once, majority over the B/2
@@ -266,6 +293,6 @@ def scaling_curve(labels: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
     for b in budgets:
         if b < 2 or b % 2 or b > k:
             raise SelfCorrectError(f"scaling: budget {b} must be even, >= 2 and <= K={k}")
-        rows.append({"budget": b, "parallel": _block_votes(labels, 1, b),
-                     "sequential": _block_votes(labels, 2, b // 2)})
+        rows.append({"budget": b, "parallel": _block_votes(labels, 1, b, equivalent),
+                     "sequential": _block_votes(labels, 2, b // 2, equivalent)})
     return pd.DataFrame(rows)

@@ -65,7 +65,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: dict) -> LlamaForCausal
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        # sdpa is slower than eager on short sequences on CPU (measured: shared/TOY.md)
+        # sdpa is slower than eager on short sequences on CPU (measured)
         attn_implementation="eager",
     )
     return LlamaForCausalLM(config)

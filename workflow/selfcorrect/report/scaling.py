@@ -1,5 +1,5 @@
-"""Inference-time scaling (the SCoRe paper's comparison): majority over B parallel first attempts
-versus B/2 attempts each corrected once, per model — a table in summary.md and scaling.png."""
+"""Inference-time scaling (docs/methods.md): majority over B parallel first attempts versus B/2
+attempts each corrected once, per model — a table in summary.md and scaling.png."""
 
 from __future__ import annotations
 

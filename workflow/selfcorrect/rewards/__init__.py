@@ -37,3 +37,19 @@ def get_verifier(name: str) -> Verifier:
 
         return grade_code
     raise SelfCorrectError(f"unknown reward {name!r} (known: exact, math, code)")
+
+
+Equivalence = Callable[[str, str], bool]
+
+
+def get_equivalence(name: str) -> Equivalence:
+    """When two extracted answers are the same answer, for majority votes (docs/methods.md,
+    "Majority votes"): math-verify equivalence for `math` ("0.5" and "\\frac12" are one
+    answer); exact string match for `exact` and `code` (a program is its own answer)."""
+    if name == "math":
+        from selfcorrect.rewards.math import answers_equivalent
+
+        return answers_equivalent
+    if name in ("exact", "code"):
+        return str.__eq__
+    raise SelfCorrectError(f"unknown reward {name!r} (known: exact, math, code)")

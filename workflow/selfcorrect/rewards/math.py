@@ -142,6 +142,29 @@ def grade_math(completion: str, reference: str) -> Grade:
     return Grade(float(correct), "correct" if correct else "wrong", extracted=answer)
 
 
+@lru_cache(maxsize=4096)
+def _parse_pred(answer: str, timeout: int | None) -> list:
+    return parse(_wrap_pred(answer), parsing_timeout=timeout, raise_on_error=True)
+
+
+def answers_equivalent(a: str, b: str) -> bool:
+    """Whether two extracted answers are the same answer under math-verify (either order, as
+    math-verify's `verify` is not symmetric); identical strings always are; never raises."""
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    timeout = _timeout()
+    try:
+        pa_, pb = _parse_pred(a, timeout), _parse_pred(b, timeout)
+        if not pa_ or not pb:
+            return False
+        return bool(verify(pa_, pb, timeout_seconds=timeout, raise_on_error=True)
+                    or verify(pb, pa_, timeout_seconds=timeout, raise_on_error=True))
+    except (Exception, TimeoutException):  # TimeoutException is a BaseException
+        return False
+
+
 def _timeout() -> int | None:
     # signal.alarm raises ValueError outside the main thread, so math-verify must run untimed there.
     return TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None

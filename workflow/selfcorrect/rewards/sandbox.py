@@ -8,8 +8,9 @@ Layers, outermost first (what a run used is reported as `isolation`):
 
 - an unprivileged user: when we run as root (CI does), the sandbox runs under a uid of its own
   (random in UID_RANGE: RLIMIT_NPROC, which counts per user, is never shared with another
-  sandbox) via `setpriv`, with no capabilities and no_new_privs; bubblewrap started as root
-  would leave root's capabilities inside;
+  sandbox, and killing "every process of that uid" hits nothing else) via `setpriv`, with no
+  capabilities and no_new_privs; bubblewrap started as root would leave root's capabilities
+  inside;
 - bubblewrap (`bwrap`, Debian's `bubblewrap`) when installed: new user, PID, network, IPC and
   UTS namespaces (no network at all), only /usr mounted (read-only), everything read-only but a
   size-capped tmpfs for scratch, a new session, killed with its parent; the zygote is PID 1;

@@ -26,20 +26,35 @@ def collect_rollouts(
     sampling: Sampling,
     model_name: str,
     window: int = 0,
+    critique: str = "",
 ) -> pd.DataFrame:
     """One row per (problem, sample, turn), in the ROLLOUTS artifact layout.
 
     Every turn is one batched call to the engine over all (problem, sample) pairs, so the
     engine sees the largest batches it can; turn t's prompt holds attempts 1..t−1.
+
+    With a `critique` prompt (Self-Refine's critique-then-refine), every attempt after the
+    first is preceded by one more batched call: the model's feedback on its previous attempt,
+    read by the attempt together with the refine `instruction`.
     """
     pairs = [(i, s) for i in range(len(problems)) for s in range(samples)]
     history: list[list[str]] = [[] for _ in pairs]
+    feedback: list[list[str]] = [[] for _ in pairs]
     # plain dicts: a pandas row lookup per attempt cost as much as a tiny model's generation
     keys = problems[["task", "split", "problem_id"]].to_dict("records")
     rows = []
     for turn in range(1, turns + 1):
+        if critique and turn > 1:
+            asks = [render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction,
+                                                        window, critique, feedback[j]))
+                    for j, (i, _) in enumerate(pairs)]
+            # its own seed stream: the feedback must not replay an attempt's random draws
+            notes = backend.generate(asks, replace(sampling, seed=sampling.seed + 1000 + turn))
+            for j, note in enumerate(notes):
+                feedback[j].append(note.text)
         contexts = [
-            render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction, window))
+            render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction, window,
+                                                critique, feedback[j]))
             for j, (i, _) in enumerate(pairs)
         ]
         start = time.perf_counter()

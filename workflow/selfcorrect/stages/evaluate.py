@@ -6,13 +6,20 @@ import logging
 
 from selfcorrect.artifacts import read_parquet, write_json, write_parquet
 from selfcorrect.metrics import accuracy_by_turn, compute_metrics
+from selfcorrect.rewards import get_equivalence
+from selfcorrect.tasks import get_task
 
 log = logging.getLogger(__name__)
 
 
+def equivalence(labels):
+    """The task's answer equivalence for majority votes (math-verify for math, else exact)."""
+    return get_equivalence(get_task(labels["task"].iloc[0]).reward) if len(labels) else None
+
+
 def run(labels_path: str, model_name: str, benchmark: str, out_table: str, out_metrics: str) -> None:
     labels = read_parquet(labels_path, "labels")
-    metrics = compute_metrics(labels)
+    metrics = compute_metrics(labels, equivalence(labels))
     write_parquet(labels, out_table, "eval")
     write_json(
         {
@@ -28,10 +35,11 @@ def run(labels_path: str, model_name: str, benchmark: str, out_table: str, out_m
 
 
 def rise_metrics(sequential, parallel) -> dict:
-    """RISE's metrics (METHODS.md): one greedy sample (m1@t1), majority over T sequential
+    """RISE's metrics (docs/methods.md): one greedy sample (m1@t1), majority over T sequential
     turns without oracle (m1@tT), any turn correct with oracle (p1@tT), and the parallel
     baseline: majority over K first-turn samples (mK@t1)."""
-    seq, par = compute_metrics(sequential), compute_metrics(parallel)
+    seq = compute_metrics(sequential, equivalence(sequential))
+    par = compute_metrics(parallel, equivalence(parallel))
     turns, k = seq["turns"], par["n_samples"]
     return {
         "turns": turns,

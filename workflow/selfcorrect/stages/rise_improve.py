@@ -4,6 +4,11 @@ States are the contexts of iteration k's rollouts (problem, sample, turn). Candi
 M_{k−1} itself (self-distillation: best-of-N samples at the same state) or from a teacher: any
 model directory, or, for a task with a programmatic solver (arith), the solver. A selection
 rule (all, better, best, success) keeps some of them -> results/rise/iter_{k}/improved.parquet.
+
+An episode stops at its first success (docs/methods.md, RISE step 2): states after the first
+turn whose on-policy or best improved action is correct are not training states. The target at
+turn 1 is the best-of-N improved action (`turn1_target: best_of_n`) or the on-policy first
+attempt itself with its reward (`on_policy`).
 """
 
 from __future__ import annotations
@@ -12,21 +17,25 @@ import logging
 
 import pandas as pd
 
-from selfcorrect.artifacts import read_parquet, write_parquet
+from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.rewards.pool import grade_many
 from selfcorrect.rollout.backend import Sampling, get_backend
 from selfcorrect.tasks import get_task
-from selfcorrect.train.rise_data import select_actions
+from selfcorrect.train.rise_data import (
+    select_actions,
+    states_before_success,
+    stop_at_first_success,
+)
 
 log = logging.getLogger(__name__)
 
 
 def visited_states(rollouts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     keys = ["problem_id", "sample", "turn"]
-    states = rollouts[keys + ["context"]].merge(labels[keys + ["reward"]], on=keys,
-                                                validate="one_to_one")
+    states = rollouts[keys + ["context", "completion"]].merge(
+        labels[keys + ["reward"]], on=keys, validate="one_to_one")
     return states.rename(columns={"reward": "current_reward"})
 
 
@@ -56,24 +65,42 @@ def solver_candidates(states: pd.DataFrame, problems: pd.DataFrame, task) -> pd.
     return cands
 
 
+def on_policy_targets(states: pd.DataFrame) -> pd.DataFrame:
+    """The rolled-out action itself as the target at each state, with its own reward."""
+    cands = states.assign(action=states["completion"], reward=states["current_reward"],
+                          source="on_policy")
+    return cands
+
+
 def run(model_dir: str, rollouts_path: str, labels_path: str, problems_path: str, cfg: dict,
         iteration: int, out: str, workers: int) -> None:
     problems = read_parquet(problems_path, "problems")
-    task = get_task(problems["task"].iloc[0])
-    states = visited_states(read_parquet(rollouts_path, "rollouts"),
-                            read_parquet(labels_path, "labels"))
+    task = get_task(problems_task(problems, problems_path))
+    visited = visited_states(read_parquet(rollouts_path, "rollouts"),
+                             read_parquet(labels_path, "labels"))
+    states = states_before_success(visited)
+    target1 = cfg.get("turn1_target", "best_of_n")
+    on_policy = target1 == "on_policy"
+    sampled = states[states["turn"] > 1] if on_policy else states
     teacher = cfg["teacher"]
     if teacher == "self":
-        cands = sampled_candidates(states, model_dir, cfg, "self")
+        cands = sampled_candidates(sampled, model_dir, cfg, "self")
     elif teacher == "solver":
-        cands = solver_candidates(states, problems, task)
+        cands = solver_candidates(sampled, problems, task)
     else:
-        cands = sampled_candidates(states, teacher, cfg, "teacher")
+        cands = sampled_candidates(sampled, teacher, cfg, "teacher")
     answers = dict(zip(problems["problem_id"], task.references(problems)))
     grades = grade_many([(a, answers[p]) for a, p in zip(cands["action"], cands["problem_id"])],
                         workers, verifier=task.reward)
     cands["reward"] = [g.reward for g in grades]
-    selected = select_actions(cands, cfg["selection"]).assign(iteration=iteration)
+    if on_policy:
+        cands = pd.concat([on_policy_targets(states[states["turn"] == 1]), cands],
+                          ignore_index=True)
+    kept = stop_at_first_success(cands.drop(columns="completion"))
+    selected = select_actions(kept, cfg["selection"]).assign(iteration=iteration)
+    log.info("episodes stopped at their first success: %d of %d visited states kept "
+             "(turn-1 target: %s)", kept[["problem_id", "sample", "turn"]].drop_duplicates()
+             .shape[0], len(visited), target1)
     write_parquet(selected, out, "rise_data")
     log.info("iteration %d: %d states, %d candidates, %d kept (%s), mean reward %.3f",
              iteration, len(states), len(cands), len(selected), cfg["selection"],

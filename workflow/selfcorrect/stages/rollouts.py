@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from selfcorrect.artifacts import read_parquet, write_parquet
+from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.models.load import load_model
 from selfcorrect.rollout.backend import Sampling, get_backend
 from selfcorrect.rollout.multiturn import collect_rollouts
@@ -23,7 +23,7 @@ def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
     problems = read_parquet(problems_path, "problems")
     if rollout_cfg.get("limit"):
         problems = problems.head(rollout_cfg["limit"])
-    task = get_task(problems["task"].iloc[0])
+    task = get_task(problems_task(problems, problems_path))
     model, tokenizer = load_model(model_dir)
     backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
     sampling, samples = Sampling.from_config(sampling_cfg), int(sampling_cfg["samples"])
@@ -32,6 +32,7 @@ def run(model_dir: str, model_name: str, problems_path: str, task_cfg: dict,
         backend, tokenizer, problems, prompts, task.instruction(task_cfg),
         turns=rollout_cfg["turns"], samples=samples, sampling=sampling, model_name=model_name,
         window=rollout_cfg.get("window", 0),
+        critique=task_cfg.get("critique_instruction", ""),
     )
     write_parquet(rollouts, out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()

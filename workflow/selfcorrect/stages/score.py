@@ -2,7 +2,8 @@
 
 The policy starts from `--init` (the base model, or Stage I's result for Stage II), the frozen
 reference is always the base model. Checkpoints live outside the output directory
-(`--checkpoints`), so a killed job rerun by Snakemake resumes instead of starting over.
+(`--checkpoints`), so a killed job rerun by Snakemake resumes instead of starting over, as long
+as it was trained from the same models, data and settings (train/fingerprint.py).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from selfcorrect.artifacts import read_parquet
+from selfcorrect.artifacts import problems_task, read_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.card import trained_model_files
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
+from selfcorrect.train.fingerprint import input_digests
 from selfcorrect.train.losses import LOSSES
 from selfcorrect.train.score import ScoreRecipe
 
@@ -40,12 +42,19 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
     if method not in LOSSES:
         raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
     problems = read_parquet(problems_path, "problems")
-    task = get_task(problems["task"].iloc[0])
+    task = get_task(problems_task(problems, problems_path))
     policy, tokenizer = load_model(init_dir)
     reference, _ = load_model(ref_dir)
+
+    def inputs() -> dict[str, str]:
+        """What a checkpoint must have been trained from to be resumed, besides the config."""
+        return input_digests({"init": init_dir, "reference": ref_dir},
+                             {"problems": problems_path, "offline_rollouts": offline_rollouts,
+                              "offline_labels": offline_labels})
+
     recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
                          Path(checkpoints), offline_starts(offline_rollouts, offline_labels),
-                         distributed)
+                         distributed, inputs)
     telemetry = recipe.train()
     # on N processes: rank 0 writes the whole model, gathered from every rank's partition
     data = f"`{problems_path}`" + (f", offline starts `{offline_rollouts}`"

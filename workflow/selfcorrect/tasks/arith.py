@@ -6,7 +6,7 @@ to an answer first, then works a check and states whether the check agrees:
     problem   32+29+48
     attempt   61|32+29=61;61+48=109|n        (guess | worked check | verdict)
 
-Why this shape (measured on this CPU, shared/TOY.md): self-correction is only learnable by a
+Why this shape (measured on this CPU): self-correction is only learnable by a
 tiny model if checking is easier than producing an answer and an error is visible in the text
 the next attempt reads. The pre-training guesser commits to an answer first and, on
 three-term problems, usually stops early at a+b; the worked check that follows always adds

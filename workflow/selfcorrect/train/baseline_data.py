@@ -1,4 +1,4 @@
-"""Training sets of the SFT baselines (METHODS, "Baselines") from a model's own two-attempt
+"""Training sets of the SFT baselines (docs/methods.md, "Baselines") from a model's own two-attempt
 rollouts and their labels, as pure pandas functions.
 
 Rows come out in the RISE_DATA layout (``selfcorrect.artifacts``): the state ``context`` is the

@@ -7,10 +7,9 @@ lives in train/losses.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,9 +17,13 @@ import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
+from selfcorrect.train.fingerprint import differences
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
+# what a checkpoint directory holds: the single-process checkpoint, the kept best weights,
+# and DeepSpeed's sharded checkpoint with its record (train/distributed.py)
+CHECKPOINT_FILES = (CHECKPOINT, "best.pt", "deepspeed.json", "deepspeed")
 
 
 def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -76,10 +79,6 @@ def freeze(model):
     return model
 
 
-def config_hash(cfg: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
-
-
 @dataclass
 class TrainState:
     """What a resumed run needs besides weights and optimizer: the step (which fixes the data
@@ -91,7 +90,8 @@ class TrainState:
     telemetry: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState, cfg_hash: str):
+def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState,
+                    fingerprint: dict[str, str]):
     with atomic_path(path / CHECKPOINT) as tmp:
         torch.save(
             {
@@ -99,7 +99,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState, 
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "state": asdict(state),
-                "config_hash": cfg_hash,
+                "fingerprint": fingerprint,
                 "rng": {
                     "torch": torch.get_rng_state(),
                     "python": random.getstate(),
@@ -110,14 +110,16 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState, 
         )
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, cfg_hash: str) -> TrainState | None:
-    """Restore a run from `path` if a checkpoint of the same configuration is there."""
+def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[str, str]
+                    ) -> TrainState | None:
+    """Restore a run from `path` if a checkpoint trained from the same inputs is there
+    (train/fingerprint.py); a checkpoint of other inputs is removed."""
     file = path / CHECKPOINT
     if not file.exists():
         return None
     ckpt = torch.load(file, weights_only=False)
-    if ckpt["config_hash"] != cfg_hash:
-        log.warning("%s: checkpoint of another configuration, starting from scratch", file)
+    if not is_current(file, ckpt.get("fingerprint"), fingerprint):
+        discard_checkpoint(path)
         return None
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -128,3 +130,24 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, cfg_hash: str) -> T
     state = TrainState(**ckpt["state"])
     log.info("resumed from %s at step %d", file, state.step)
     return state
+
+
+def is_current(file: Path, recorded: dict | None, fingerprint: dict[str, str],
+               say: bool = True) -> bool:
+    """Whether the checkpoint `file` was trained from the inputs `fingerprint` describes; if
+    not, one line says which inputs differ."""
+    changed = differences(recorded, fingerprint)
+    if changed and say:
+        log.warning("checkpoint %s was trained from other inputs (%s): starting fresh",
+                    file, ", ".join(changed))
+    return not changed
+
+
+def discard_checkpoint(path: Path) -> None:
+    """Remove a stale checkpoint (and its kept best weights) so nothing of it is resumed."""
+    for name in CHECKPOINT_FILES:
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)

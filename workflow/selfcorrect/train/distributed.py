@@ -111,11 +111,11 @@ class Plain:
             return
         self.model.load_state_dict(state)
 
-    def save_checkpoint(self, path: Path, state: core.TrainState, cfg_hash: str) -> None:
-        core.save_checkpoint(path, self.model, self.optimizer, self.scheduler, state, cfg_hash)
+    def save_checkpoint(self, path: Path, state: core.TrainState, fingerprint: dict) -> None:
+        core.save_checkpoint(path, self.model, self.optimizer, self.scheduler, state, fingerprint)
 
-    def load_checkpoint(self, path: Path, cfg_hash: str) -> core.TrainState | None:
-        return core.load_checkpoint(path, self.model, self.optimizer, self.scheduler, cfg_hash)
+    def load_checkpoint(self, path: Path, fingerprint: dict) -> core.TrainState | None:
+        return core.load_checkpoint(path, self.model, self.optimizer, self.scheduler, fingerprint)
 
     def save_pretrained(self, tokenizer, out: str | Path, extra=None) -> None:
         """The model directory `from_pretrained` loads, written atomically; `extra(tmp)` adds
@@ -270,17 +270,17 @@ class DeepSpeedTrainer(Plain):
         return self._generator
 
     # -- checkpoints ------------------------------------------------------------------------
-    def save_checkpoint(self, path: Path, state: core.TrainState, cfg_hash: str) -> None:
+    def save_checkpoint(self, path: Path, state: core.TrainState, fingerprint: dict) -> None:
         """DeepSpeed's sharded checkpoint (every rank writes its partitions), then, once all
         are written, rank 0 records the tag as complete and removes older tags."""
         tag = f"step{state.step}"
-        client = {"state": asdict(state), "config_hash": cfg_hash,
+        client = {"state": asdict(state), "fingerprint": fingerprint,
                   "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                           "numpy": np.random.get_state()}}
         self.engine.save_checkpoint(str(path / "deepspeed"), tag=tag, client_state=client)
         self.dist.barrier()
         if self.is_main:
-            meta = {"tag": tag, "config_hash": cfg_hash, "world_size": self.world,
+            meta = {"tag": tag, "fingerprint": fingerprint, "world_size": self.world,
                     "zero_stage": self.stage}
             with atomic_path(path / META) as tmp:
                 Path(tmp).write_text(json.dumps(meta) + "\n")
@@ -289,16 +289,22 @@ class DeepSpeedTrainer(Plain):
                     shutil.rmtree(old, ignore_errors=True)
         self.dist.barrier()
 
-    def load_checkpoint(self, path: Path, cfg_hash: str) -> core.TrainState | None:
+    def load_checkpoint(self, path: Path, fingerprint: dict) -> core.TrainState | None:
         file = path / META
-        if not file.exists():
+        meta = json.loads(file.read_text()) if file.exists() else None
+        self.dist.barrier()  # every rank has read the record before rank 0 may remove it
+        if meta is None:
             return None
-        meta = json.loads(file.read_text())
-        same = {"config_hash": cfg_hash, "world_size": self.world, "zero_stage": self.stage}
-        if any(meta.get(k) != v for k, v in same.items()):
+        if not core.is_current(file, meta.get("fingerprint"), fingerprint, say=self.is_main):
             if self.is_main:
-                log.warning("%s: checkpoint of another configuration or layout (%s), starting "
-                            "from scratch", file, meta)
+                core.discard_checkpoint(path)
+            self.dist.barrier()
+            return None
+        layout = {"world_size": self.world, "zero_stage": self.stage}
+        if any(meta.get(k) != v for k, v in layout.items()):
+            if self.is_main:
+                log.warning("%s: checkpoint of another layout (%s), starting from scratch",
+                            file, {k: meta.get(k) for k in layout})
             return None
         _, client = self.engine.load_checkpoint(str(path / "deepspeed"), tag=meta["tag"])
         torch.set_rng_state(client["rng"]["torch"])

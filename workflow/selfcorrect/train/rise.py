@@ -12,6 +12,7 @@ single-process step.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from selfcorrect import tracking
 from selfcorrect.train import core, distributed
-from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
+from selfcorrect.train.losses import TOKEN_MEAN_LOSSES, AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,20 @@ def rank_share(idx: np.ndarray, group: torch.Tensor, rank: int, world: int):
     return np.array([i for i in idx if int(group[i]) in mine]), share
 
 
+def reduce_stats(t, stats: dict, unit: float, total_unit: float, rows: float, total_rows: float,
+                 share: float) -> dict:
+    """A batch's loss statistics over every process, by whatever keys the loss returns: `loss`
+    weighted by each rank's share of the loss's unit (tokens or samples), `*_max` the largest,
+    every other key weighted by rows. Keys are sorted so every rank sums them in one order."""
+    maxes = sorted(k for k in stats if k.endswith("_max"))
+    means = sorted(k for k in stats if k not in maxes)
+    sums = t.all_sum([stats[k] * (unit if k == "loss" else rows) for k in means])
+    out = {k: v / (total_unit if k == "loss" else total_rows) for k, v in zip(means, sums)}
+    if maxes:  # a rank holding no problem of this batch (share 0) does not count
+        out.update(zip(maxes, t.all_max([stats[k] if share else -math.inf for k in maxes])))
+    return out
+
+
 def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
                ) -> pd.DataFrame:
     """Fine-tune `trainer`'s model (train/distributed.py: `setup`) in place on `data`
@@ -68,7 +83,8 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
     prompts, actions = encode(tokenizer, data)
     group = torch.tensor(pd.factorize(data["problem_id"])[0])
     reward = torch.tensor(data["reward"].to_numpy(), dtype=torch.float32)
-    loss_fn = get_loss(loss or f"rise_{cfg['loss']}")
+    loss_name = loss or f"rise_{cfg['loss']}"
+    loss_fn = get_loss(loss_name)
     config = LossConfig(k=1, tau=cfg.get("tau", 0.4))
     dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
     policy.train()
@@ -85,19 +101,16 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
             batch = AttemptBatch(logp=logp, ref_logp=logp.detach(), mask=mask.float(),
                                  reward=reward[idx], group=group[idx])
             loss, stats = loss_fn(batch, None, config)
-            # the loss is a mean over the batch's action tokens: weight by this rank's share
+            # the loss is a mean over the batch's tokens (sft) or samples (RISE): weight this
+            # rank's loss by its share of that unit
             tokens, rows_here = float(mask.sum()) * share, float(len(idx)) * share
-            total_tokens, total_rows, all_tokens = t.all_sum(
-                [tokens, rows_here, float(attention.sum()) * share])
-            t.backward(loss * distributed.global_weight(tokens, total_tokens, t.world), last=True)
+            unit = tokens if loss_name in TOKEN_MEAN_LOSSES else rows_here
+            total_unit, total_rows, all_tokens = t.all_sum(
+                [unit, rows_here, float(attention.sum()) * share])
+            t.backward(loss * distributed.global_weight(unit, total_unit, t.world), last=True)
             grad_norm = t.step()
-            if t.world > 1:  # token-weighted loss, row-weighted means, the largest weight
-                loss_sum, weight_sum, reward_sum = t.all_sum(
-                    [stats["loss"] * tokens, stats["weight_mean"] * rows_here,
-                     stats["reward_mean"] * rows_here])
-                stats.update(loss=loss_sum / total_tokens, weight_mean=weight_sum / total_rows,
-                             reward_mean=reward_sum / total_rows,
-                             weight_max=t.all_max([stats["weight_max"] if share else 0.0])[0])
+            if t.world > 1:
+                stats = reduce_stats(t, stats, unit, total_unit, rows_here, total_rows, share)
             step += 1
             rows.append({"step": step, "epoch": epoch + 1, **stats,
                          "grad_norm": float(grad_norm),

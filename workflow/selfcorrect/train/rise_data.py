@@ -1,5 +1,5 @@
-"""RISE training-set construction as pure pandas functions (METHODS.md, "RISE: recursive
-introspection", steps 2 and 4).
+"""RISE training-set construction as pure pandas functions (docs/methods.md, "RISE",
+steps 2 and 4).
 
 A candidate table has one row per candidate action at a visited state, with columns
 
@@ -50,8 +50,8 @@ SELECTION_RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
 
 
 def select_actions(candidates: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """The candidates kept by ``rule`` (METHODS, RISE step 2, "Selection rule: keep all / only
-    better-than-current / only the best / only correct actions"):
+    """The candidates kept by ``rule`` (docs/methods.md, RISE step 2, "Selection rule: keep
+    all / only better-than-current / only the best / only correct actions"):
 
     - ``"all"``: every candidate;
     - ``"better"``: reward > current_reward at the same state;
@@ -74,8 +74,35 @@ def select_actions(candidates: pd.DataFrame, rule: str) -> pd.DataFrame:
     return candidates[keep(candidates).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
+EPISODE = ["problem_id", "sample"]
+
+
+def _truncate_after(table: pd.DataFrame, solved: pd.Series) -> pd.DataFrame:
+    """Rows of ``table`` up to and including, per episode, the first turn where ``solved``."""
+    turn = table["turn"].where(solved)
+    stop = turn.groupby([table[c] for c in EPISODE], sort=False).transform("min")
+    keep = stop.isna() | (table["turn"] <= stop)
+    return table[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+def states_before_success(states: pd.DataFrame) -> pd.DataFrame:
+    """Visited states up to the first turn whose on-policy action is correct, per episode
+    (problem_id, sample): every later state follows a correct answer with "incorrect" feedback.
+    Applied before sampling candidates, so none are drawn for states that are dropped anyway."""
+    return _truncate_after(states, states["current_reward"] == 1)
+
+
+def stop_at_first_success(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Candidates of the states up to each episode's first success (docs/methods.md, RISE
+    step 2): the first turn whose best action (the on-policy one, or the best improved
+    candidate) is correct ends the episode, as in the authors' workflow_gen.py
+    (`if turn_history["best_rewards"][-1] == 1.0: break`). That turn's state is kept."""
+    best = candidates.groupby(STATE, sort=False)["reward"].transform("max")
+    return _truncate_after(candidates, (best == 1) | (candidates["current_reward"] == 1))
+
+
 def aggregate(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The union of the data selected in each RISE iteration so far (METHODS, RISE step 4,
+    """The union of the data selected in each RISE iteration so far (docs/methods.md, RISE step 4,
     "Iterate"), dropping exact duplicate (context, action) pairs and keeping the copy from the
     latest iteration (its reward and current_reward come from the most recent rollouts).
 

@@ -36,7 +36,7 @@ from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout.backend import Generation, Sampling, get_backend
-from selfcorrect.train import core, distributed
+from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,32 @@ class Rollout:
     offline: bool = False  # attempt 1 came from the base rollouts: not trained, only a start
 
 
+def group_key(r: Rollout) -> tuple[int, bool]:
+    """The leave-one-out group of a rollout: its problem, on-policy and offline starts apart
+    (they start from different first-attempt distributions)."""
+    return r.problem, r.offline
+
+
+def problem_groups(rollouts: list[Rollout]) -> list[list[Rollout]]:
+    """Rollouts grouped by `group_key`, groups in order of first appearance, each group in
+    rollout order. Every group is whole, whatever its size (K on-policy samples, or as many
+    offline starts as the base rollouts hold), so no baseline mixes two problems."""
+    groups: dict[tuple[int, bool], list[Rollout]] = {}
+    for r in rollouts:
+        groups.setdefault(group_key(r), []).append(r)
+    return list(groups.values())
+
+
+def group_ids(rollouts: list[Rollout]) -> list[int]:
+    """[N] dense group index of each rollout (the losses' `AttemptBatch.group`)."""
+    index: dict[tuple[int, bool], int] = {}
+    return [index.setdefault(group_key(r), len(index)) for r in rollouts]
+
+
 class ScoreRecipe:
     def __init__(self, cfg: dict, method: str, policy, reference, tokenizer, problems: pd.DataFrame,
                  task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None,
-                 distributed_cfg: dict | None = None):
+                 distributed_cfg: dict | None = None, inputs=None):
         self.cfg, self.method = cfg, method
         # plain PyTorch on one process, DeepSpeed ZeRO on several; `policy` runs the forward
         # (the DeepSpeed engine there), `trainer.module` is the model itself
@@ -78,7 +100,8 @@ class ScoreRecipe:
         # a method's config holds only the settings it reads (rules/common.smk)
         self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg.get("alpha", 0.0),
                                       beta1=cfg["beta1"], beta2=cfg.get("beta2", 0.0),
-                                      kl_estimator=cfg["kl_estimator"])
+                                      kl_estimator=cfg["kl_estimator"],
+                                      credit=cfg.get("credit", "per_attempt"))
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
@@ -90,12 +113,17 @@ class ScoreRecipe:
                                     {"batch_size": cfg["generation_batch_size"], "progress": False,
                                      "gpu_memory_utilization": 0.3})
                         if self.trainer.is_main else None)
-        self.cfg_hash = core.config_hash({"method": method, **cfg})
+        # What the checkpoint is trained from (train/fingerprint.py): `inputs()` digests the
+        # model and data files, on the main process only (a 15 GB model takes 16-33 s here),
+        # and the resolved configuration is added; a checkpoint of other inputs is not resumed.
+        digests = inputs() if inputs is not None and self.trainer.is_main else {}
+        config = fingerprint.config_digest({"method": method, "task_cfg": task_cfg, **cfg})
+        self.fingerprint = {**self.trainer.broadcast(digests), "config": config}
         self.best_state: dict | None = None
 
     # -- setup / resume ---------------------------------------------------------------------
     def setup(self) -> core.TrainState:
-        state = self.trainer.load_checkpoint(self.checkpoint_dir, self.cfg_hash)
+        state = self.trainer.load_checkpoint(self.checkpoint_dir, self.fingerprint)
         best = self.checkpoint_dir / "best.pt"
         if state is not None and best.exists() and self.trainer.is_main:
             self.best_state = torch.load(best, weights_only=True)
@@ -153,7 +181,9 @@ class ScoreRecipe:
                 for pid, rows in ordered.groupby("problem_id", sort=True)}
 
     def offline_rollouts(self, step: int) -> list[Rollout]:
-        """Stage II's extra starting states: base-model first attempts (K per problem)."""
+        """Stage II's extra starting states: base-model first attempts, up to K per problem
+        (the base rollouts may hold fewer; `update` groups them by problem whatever their
+        number)."""
         n_off = int(round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"]))
         if not self.offline or n_off == 0:
             return []
@@ -182,17 +212,16 @@ class ScoreRecipe:
             with torch.no_grad():
                 ref_logp = core.token_logprobs(self.reference, ids, attention)
         reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts])
-        return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward)
+        return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward,
+                            group=torch.tensor(group_ids(rollouts)))
 
     def update(self, rollouts: list[Rollout], method: str) -> dict:
         """One optimizer step, accumulated over micro-batches of whole problems (so the
         leave-one-out baseline inside each micro-batch is exact). On N processes each rank
         takes its share of the problems; a rank with fewer micro-batches than another repeats
         its first with weight 0, because every backward under ZeRO is a collective."""
-        k = self.cfg["samples"]
         t = self.trainer
-        groups = distributed.shard([rollouts[i : i + k] for i in range(0, len(rollouts), k)],
-                                   t.rank, t.world)
+        groups = distributed.shard(problem_groups(rollouts), t.rank, t.world)
         per_micro = self.cfg["micro_batch_problems"]
         micros = [[r for g in groups[s : s + per_micro] for r in g]
                   for s in range(0, len(groups), per_micro)]
@@ -273,7 +302,7 @@ class ScoreRecipe:
             bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
                             edit=f"{row.get('edit_rate', 0):.2f}")
             if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
-                self.trainer.save_checkpoint(self.checkpoint_dir, state, self.cfg_hash)
+                self.trainer.save_checkpoint(self.checkpoint_dir, state, self.fingerprint)
         self.restore_kept(state)
         return pd.DataFrame(state.telemetry)
 
