@@ -14,7 +14,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from tests.workflow.test_workflow import copy_workflow, snakemake
 
 pytestmark = [

@@ -65,8 +65,8 @@ def write_card(out: Path, *, name: str, method: str, cfg: dict, started_from: st
         lines += [f"| {k} | {_fmt(v)} |" for k, v in shown.items()]
     lines += [
         "",
-        "Evaluation results (accuracy per attempt, Δ(t1,t2), transitions) are in the run's "
-        "`results/eval/` and `results/report/`.",
+        ("Evaluation results (accuracy per attempt, Δ(t1,t2), transitions) are in the run's "
+         "`results/eval/` and `results/report/`."),
         "",
         "```python",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
@@ -92,7 +92,7 @@ def training_metrics(telemetry) -> dict:
         return {}
     last = telemetry.iloc[-1]
     keys = [k for k in telemetry.columns if k.startswith(("reward", "kl", "loss"))]
-    return {"steps": int(len(telemetry)), **{f"last {k}": float(last[k]) for k in keys}}
+    return {"steps": len(telemetry), **{f"last {k}": float(last[k]) for k in keys}}
 
 
 def trained_model_files(telemetry, *, out: str | Path, method: str, cfg: dict, init: str,
