@@ -38,16 +38,17 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-# recorded in the report's provenance block
-CONFIG_HASH = hashlib.sha256(as_json(config).encode()).hexdigest()[:12]
+# The resolved config as the report records it, and its hash: only the sections of the tasks
+# this run uses (the schema fills in every task's defaults).
+RESOLVED = {**config, "tasks": {k: v for k, v in config["tasks"].items()
+                                if k in {TRAIN_TASK, *BENCHMARKS}}}
+CONFIG_HASH = hashlib.sha256(as_json(RESOLVED).encode()).hexdigest()[:12]
 
 
 def resolved_config(wildcards):
-    """The whole resolved config for the report (a function: its text may hold braces, e.g. a
-    prompt template's `{question}`, that a params string would take for wildcards). Only the
-    sections of the tasks this run uses: the schema fills in every task's defaults."""
-    used = {TRAIN_TASK, *BENCHMARKS}
-    return as_json({**config, "tasks": {k: v for k, v in config["tasks"].items() if k in used}})
+    """The resolved config for the report (a function: its text may hold braces, e.g. a prompt
+    template's `{question}`, that a params string would take for wildcards)."""
+    return as_json(RESOLVED)
 
 
 def task_cfg(name):
