@@ -158,16 +158,22 @@ def test_tiny_base_needs_a_task_with_transcripts(tmp_path, capsys):
     assert not (tmp_path / "base").exists()
 
 
-def test_real_model_source_is_recorded_as_a_pointer(run, tmp_path):
+def test_a_local_model_source_is_saved_as_a_loadable_directory_with_a_card(run, tmp_path):
     cfg = {"base_model": {**TINY_BASE, "source": str(run / "models/base")}, "task": "gsm8k",
            "task_cfg": {}, "batch_size": 64}
     assert cli("base-model", "--cfg", json.dumps(cfg), "--out", tmp_path / "base") == 0
-    pointer = json.loads((tmp_path / "base/source.json").read_text())
-    assert pointer["source"] == str(run / "models/base")
+    assert (tmp_path / "base/model.safetensors").exists()
+    assert f"base_model: {run / 'models/base'}" in (tmp_path / "base/README.md").read_text()
+    from transformers import AutoModelForCausalLM
+
     from selfcorrect.models.load import load_model
 
     model, tok = load_model(tmp_path / "base")
     assert tok.padding_side == "left" and model.config.model_type == "llama"
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    source = AutoModelForCausalLM.from_pretrained(run / "models/base")
+    assert all(a.equal(b) for a, b in zip(plain.state_dict().values(),
+                                          source.state_dict().values()))
 
 
 def test_missing_local_model_source(tmp_path, capsys):

@@ -1,9 +1,9 @@
 """Digests of a training run's inputs (train/fingerprint.py), on hand-made files."""
 
 import hashlib
-import json
 
 import pytest
+
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.train.fingerprint import (
     differences,
@@ -39,19 +39,13 @@ def test_directory_digest_covers_names_and_contents_but_not_hidden_files(tmp_pat
     assert directory_digest(d) != h
 
 
-def test_a_pointer_is_hashed_through_what_it_names(tmp_path):
-    real = tmp_path / "real"
-    real.mkdir()
-    (real / "config.json").write_text("{}")
-    pointer = tmp_path / "base"
-    pointer.mkdir()
-    (pointer / "source.json").write_text(json.dumps({"source": str(real)}))
-    assert model_digest(pointer) == directory_digest(real)
-    # a hub id not in the local cache: by name, so two ids differ
-    (pointer / "source.json").write_text(json.dumps({"source": "no-such-org/model-a"}))
-    a = model_digest(pointer)
-    (pointer / "source.json").write_text(json.dumps({"source": "no-such-org/model-b"}))
-    assert a != model_digest(pointer)
+def test_a_model_digest_is_its_directory_and_a_missing_one_is_an_error(tmp_path):
+    d = tmp_path / "base"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    assert model_digest(d) == directory_digest(d)
+    with pytest.raises(SelfCorrectError, match="model directory not found"):
+        model_digest(tmp_path / "nowhere")
 
 
 def test_input_digests_hash_a_shared_directory_once_and_skip_unused_inputs(tmp_path):

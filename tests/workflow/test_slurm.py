@@ -134,7 +134,8 @@ def test_rerun_one_stage_through_slurm(run):
 
 
 def test_a_real_base_model_is_only_recorded_on_the_submit_host(run):
-    """With a real model (an HF id or, here, a local directory) base_model is a localrule."""
+    """With a real model (an HF id or, here, a local directory) base_model is a localrule: it
+    loads the source and saves it on the submit host."""
     wf, _ = run
     shutil.copytree(wf / "results/models/base", wf / "local_model")
     log = snakemake(wf, "results/models/base", "--cores", "all", *PROFILE, *CONFIG, "--verbose",
@@ -142,4 +143,4 @@ def test_a_real_base_model_is_only_recorded_on_the_submit_host(run):
                     "--forcerun", "base_model")
     assert "localrule base_model:" in log
     assert "sbatch call" not in log
-    assert (wf / "results/models/base/source.json").exists()
+    assert (wf / "results/models/base/README.md").exists()  # saved there, with its card

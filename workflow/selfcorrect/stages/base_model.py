@@ -1,8 +1,9 @@
 """`selfcorrect base-model`: the model every method starts from -> results/models/base/.
 
 `source: tiny` builds the embedded default (a tiny Llama and a character tokenizer) and
-pre-trains it on the task's transcripts; any other source (hub id or local directory) is
-recorded as a pointer, not copied.
+pre-trains it on the task's transcripts; any other source (a hub id, a local directory or a GGUF
+file, see models/load.py) is loaded once and saved as an ordinary `save_pretrained` directory,
+so every later stage, and anyone with transformers, loads results/models/base directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from transformers import GenerationConfig
 from selfcorrect.artifacts import atomic_path
 from selfcorrect.device import resolve_device
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.models.load import write_pointer
+from selfcorrect.models.card import write_card
+from selfcorrect.models.load import from_source
 from selfcorrect.models.pretrain import pretrain
 from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.rewards import get_verifier
@@ -31,11 +33,19 @@ PRETRAIN_LOG = "pretrain_log.parquet"
 
 def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: str,
         device="auto") -> None:
+    source = base_cfg["source"]
     with atomic_path(out) as tmp:
-        if base_cfg["source"] == "tiny":
+        if source == "tiny":
             build_tiny(base_cfg, task_name, task_cfg, batch_size, Path(tmp), device)
+            origin, data = "a tiny Llama built from config", f"pre-trained on `{task_name}`"
         else:
-            write_pointer(base_cfg["source"], Path(tmp))
+            model, tokenizer = from_source(source, base_cfg["dtype"])
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            origin, data = source, "none (the source's own weights)"
+        write_card(Path(tmp), name="base", method="base", started_from=origin, data=data,
+                   cfg={"base_model": base_cfg, "task": task_name, "task_cfg": task_cfg},
+                   base_model=None if source == "tiny" else source)
 
 
 def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,

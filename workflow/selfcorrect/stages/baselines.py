@@ -39,6 +39,7 @@ def run_data(kind: str, rollouts_path: str, labels_path: str, iteration: int, ou
 
 def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
             distributed_cfg: dict | None = None, device="auto") -> None:
+    from selfcorrect.models.card import trained_model_files
     from selfcorrect.models.load import load_model
     from selfcorrect.train import distributed
     from selfcorrect.train.rise import train_rise
@@ -48,8 +49,9 @@ def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")
-    trainer.save_pretrained(
-        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / "train_log.parquet", index=False))
+    trainer.save_pretrained(tokenizer, out, trained_model_files(
+        telemetry, out=out, method="sft", cfg={"baselines_train": cfg}, init=init_dir,
+        data=f"`{data_path}`"))
     if trainer.is_main:
         log.info("fine-tuned on %d examples -> %s", len(data), out)
     trainer.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from selfcorrect.artifacts import read_parquet
+from selfcorrect.models.card import trained_model_files
 from selfcorrect.models.load import load_model
 from selfcorrect.train import distributed
 from selfcorrect.train.rise import train_rise
@@ -25,8 +26,9 @@ def run(init_dir: str, data_paths: list[str], cfg: dict, out: str,
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg)
-    trainer.save_pretrained(
-        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / "train_log.parquet", index=False))
+    trainer.save_pretrained(tokenizer, out, trained_model_files(
+        telemetry, out=out, method="rise", cfg={"rise_train": cfg}, init=init_dir,
+        data=", ".join(f"`{p}`" for p in data_paths)))
     if trainer.is_main:
         log.info("trained on %d actions from %d file(s) -> %s", len(data), len(data_paths), out)
     trainer.close()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from selfcorrect.artifacts import problems_task, read_parquet
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.models.card import trained_model_files
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
 from selfcorrect.train.fingerprint import input_digests
@@ -22,7 +23,6 @@ from selfcorrect.train.losses import LOSSES
 from selfcorrect.train.score import ScoreRecipe
 
 log = logging.getLogger(__name__)
-TRAIN_LOG = "train_log.parquet"
 
 
 def offline_starts(rollouts_path: str | None, labels_path: str | None) -> pd.DataFrame | None:
@@ -60,8 +60,11 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
                          distributed, inputs)
     telemetry = recipe.train()
     # on N processes: rank 0 writes the whole model, gathered from every rank's partition
-    recipe.trainer.save_pretrained(
-        tokenizer, out, lambda tmp: telemetry.to_parquet(tmp / TRAIN_LOG, index=False))
+    data = f"`{problems_path}`" + (f", offline starts `{offline_rollouts}`"
+                                   if offline_rollouts else "")
+    recipe.trainer.save_pretrained(tokenizer, out, trained_model_files(
+        telemetry, out=out, method=method, cfg={"task_cfg": task_cfg, "score": cfg},
+        init=init_dir, data=data))
     if recipe.trainer.is_main:
         last = telemetry.iloc[-1].to_dict()
         log.info("%s done: %s", method, {k: round(v, 3) for k, v in last.items()

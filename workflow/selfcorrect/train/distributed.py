@@ -32,6 +32,7 @@ import torch
 from selfcorrect.artifacts import atomic_path
 from selfcorrect.device import model_device
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.models.trainable import limit_trainable
 from selfcorrect.train import core
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ def global_weight(local: float, total: float, world: int) -> float:
 
 
 def setup(model, cfg: dict, distributed: dict | None = None):
-    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several."""
+    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several.
+    `cfg["trainable_layers"]` > 0 freezes all but the top layers first (models/trainable.py)."""
+    trained = limit_trainable(model, cfg.get("trainable_layers", 0))
+    log.info("training %s of %s parameters", f"{trained:,}",
+             f"{sum(p.numel() for p in model.parameters()):,}")
     if world_size() <= 1:
         return Plain(model, cfg)
     return DeepSpeedTrainer(model, cfg, {**DEFAULTS, **(distributed or {})})

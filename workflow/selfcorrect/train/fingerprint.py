@@ -7,8 +7,8 @@ instead of resuming weights trained from something else (docs/data-integrity.md)
 
 Files are hashed in full (SHA-256, streamed), on the main process only: 0.45-0.95 GiB/s on
 one core of the 2-core development machine, so a 15 GB model adds 16-33 s to the start of a
-training run. A hub id that is not a local directory is fingerprinted by its cached snapshot's
-files when it is cached, else by name.
+training run. Every model directory holds its own weights (the base model's too: a hub id or
+local path is saved into results/models/base), so a model's digest is its directory's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.models.load import POINTER
 
 CHUNK = 1 << 20
 
@@ -48,24 +47,11 @@ def directory_digest(path: str | Path) -> str:
 
 
 def model_digest(model_dir: str | Path) -> str:
-    """The digest of the weights a model directory loads: its own files, or, for a pointer
-    (`source.json`), the local directory or cached hub snapshot it names."""
+    """The digest of the weights, config and tokenizer a model directory holds."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise SelfCorrectError(f"{model_dir}: model directory not found")
-    pointer = model_dir / POINTER
-    if not pointer.exists():
-        return directory_digest(model_dir)
-    source = json.loads(pointer.read_text())["source"]
-    local = Path(source).expanduser()
-    if local.is_dir():
-        return directory_digest(local)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return directory_digest(snapshot_download(source, local_files_only=True))
-    except (OSError, ValueError):  # not cached, or not a hub id: the name is all there is
-        return hashlib.sha256(f"hub:{source}".encode()).hexdigest()
+    return directory_digest(model_dir)
 
 
 def config_digest(cfg: dict) -> str:
