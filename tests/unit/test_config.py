@@ -116,7 +116,7 @@ def test_command_line_strings_are_converted_by_the_schema_type():
         ({"benchmarks": ["arith", "humaneva"]},
          "config: benchmarks.1: unknown task 'humaneva' (did you mean 'humaneval'?)"),
         ({"task": "nosuch"},
-         "config: task: unknown task 'nosuch' (known: arith, gsm8k, humaneval, math, mbpp)"),
+         "config: task: unknown task 'nosuch' (known: arith, gsm8k, humaneval, math, mbpp, wordprob)"),
         ({"tasks": {"gms8k": {}}}, "config: tasks.gms8k: unknown task 'gms8k'"),
     ],
 )
