@@ -103,21 +103,22 @@ def run(args) -> None:
         return best
 
     hf_rate = generate(HFBackend(model, tok, batch_size=args.prompts, progress=False))
-    print(f"generation, {args.prompts} prompts x <= {args.max_new_tokens} new tokens, "
-          f"sampled: hf {hf_rate:.0f} tokens/s", end="")
+    what = f"generation, {args.prompts} prompts x <= {args.max_new_tokens} new tokens, sampled:"
+    vllm_line = "vllm skipped (--no-vllm)"
     if not args.no_vllm:
         try:
             from selfcorrect.rollout.vllm import VLLMBackend
         except ImportError as exc:
-            print(f"; vllm not installed ({exc})")
+            vllm_line = f"vllm not installed ({exc})"
         else:
             start = time.perf_counter()
             engine = VLLMBackend(args.model, tok, max_num_seqs=args.prompts)
             started = time.perf_counter() - start
             vllm_rate = generate(engine)
-            print(f"; vllm {vllm_rate:.0f} tokens/s ({vllm_rate / hf_rate:.2f}x hf; engine start "
-                  f"{started:.0f} s)", end="")
-    print()
+            vllm_line = (f"vllm {vllm_rate:.0f} tokens/s ({vllm_rate / hf_rate:.2f}x hf; engine "
+                         f"start {started:.0f} s)")
+    # printed after the engine's own start-up log, so the figures stay on their lines
+    print(f"{what} hf {hf_rate:.0f} tokens/s; {vllm_line}", flush=True)
 
     # --- training -----------------------------------------------------------------------
     tokens = args.batch * args.seq_len
