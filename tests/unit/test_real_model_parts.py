@@ -88,3 +88,18 @@ def test_top_layers_only_are_trained_and_backward_stops_there(tiny_llama):
     assert untied.lm_head.weight.requires_grad and not untied.model.embed_tokens.weight.requires_grad
     fresh = tiny_llama(layers=2, tie=False)
     assert limit_trainable(fresh, 0) == sum(p.numel() for p in fresh.parameters())
+
+
+def test_training_flops_count_what_each_option_computes(tiny_llama):
+    from selfcorrect.bench.model import step_flops
+
+    # vocab 32 x hidden 16 embedding (tied head): 512; a layer: attention 4·16·16 + MLP 3·16·32 +
+    # two norms 2·16 = 2592; final norm 16: 5712 parameters in all
+    full = tiny_llama(layers=2, tie=True)
+    assert sum(p.numel() for p in full.parameters()) == 5712
+    # forward 2·5712, activation gradients through everything above the embedding 2·5200,
+    # weight gradients of all 5712
+    assert step_flops(full, tokens=10) == (2 * 5712 + 2 * 5200 + 2 * 5712) * 10
+    top = tiny_llama(layers=2, tie=True)
+    limit_trainable(top, 1)  # layer 1 (2592) and the final norm (16) are trained
+    assert step_flops(top, tokens=10) == (2 * 5712 + 2 * 2608 + 2 * 2608) * 10
