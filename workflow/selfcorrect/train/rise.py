@@ -60,14 +60,15 @@ def reduce_stats(t, stats: dict, unit: float, total_unit: float, rows: float, to
                  share: float) -> dict:
     """A batch's loss statistics over every process, by whatever keys the loss returns: `loss`
     weighted by each rank's share of the loss's unit (tokens or samples), `*_max` the largest,
-    every other key weighted by rows. Keys are sorted so every rank sums them in one order."""
+    every other key weighted by rows. Keys are sorted so every rank sums them in one order; the
+    result keeps the loss's own order, as on one process."""
     maxes = sorted(k for k in stats if k.endswith("_max"))
     means = sorted(k for k in stats if k not in maxes)
     sums = t.all_sum([stats[k] * (unit if k == "loss" else rows) for k in means])
     out = {k: v / (total_unit if k == "loss" else total_rows) for k, v in zip(means, sums)}
     if maxes:  # a rank holding no problem of this batch (share 0) does not count
         out.update(zip(maxes, t.all_max([stats[k] if share else -math.inf for k in maxes])))
-    return out
+    return {k: out[k] for k in stats}
 
 
 def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
