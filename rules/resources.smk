@@ -29,7 +29,8 @@ localrules:
     build_report,
 
 
-# A real base model is only recorded (an HF id or a path): no job needed.
+# A real base model (a hub id, a path, a GGUF file) is loaded and saved on the submit host: it
+# needs no GPU, and a login node reaches the hub where compute nodes may not.
 if config["base_model"]["source"] != "tiny":
 
     localrules:
