@@ -16,19 +16,18 @@ import stat
 from pathlib import Path
 
 import pytest
+from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes
+
 from selfcorrect.rewards import code as code_rewards
 from selfcorrect.rewards.pool import grade_many
 from selfcorrect.rewards.sandbox import (
     MODES,
-    UID_RANGE,
     Limits,
     Sandbox,
     isolation_mode,
     landlock_abi,
 )
 
-TEST = ["assert f(1) == 2", "assert f(5) == 6"]
-GOOD = "def f(x):\n    return x + 1\n"
 WRONG = "def f(x):\n    return 0\n"
 FAST = Limits(timeout=2.0, cpu_seconds=1, memory_mb=256, processes=32)
 
@@ -220,30 +219,6 @@ def test_os_layers_hold_without_the_audit_hook(host):
     finally:
         box.close()
     assert snapshot(d) == before
-
-
-def leftover_processes(box: Sandbox) -> list[int]:
-    """Processes of the sandbox's uid other than the sandbox itself (bwrap and the zygote)."""
-    mine = {box.proc.pid} | children(box.proc.pid)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            uid = entry.stat().st_uid
-        except FileNotFoundError:
-            continue
-        if UID_RANGE[0] <= uid < UID_RANGE[1] and int(entry.name) not in mine and uid == box.uid:
-            found.append(int(entry.name))
-    return found
-
-
-def children(pid: int) -> set[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return set()
-    return {int(c) for c in text.split()}
 
 
 def test_pool_survives_hostile_programs_and_labels_in_order(host):

@@ -22,16 +22,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes
+
 from selfcorrect.rewards.sandbox import (
-    UID_RANGE,
     Limits,
     Sandbox,
     isolation_mode,
     landlock_abi,
 )
 
-TEST = ["assert f(1) == 2", "assert f(5) == 6"]
-GOOD = "def f(x):\n    return x + 1\n"
 IF_OK = "def f(x):\n    return x + 1 if ok else 0\n"  # right only if the attack set ok
 FAST = Limits(timeout=4.0, cpu_seconds=2, memory_mb=512, processes=32)
 MARK = "selfcorrect-attack-" + secrets.token_hex(4)
@@ -102,30 +101,6 @@ def connections(world) -> int:
         except BlockingIOError:
             pass
     return n
-
-
-def leftover_processes(box: Sandbox) -> list[int]:
-    """Processes of the sandbox's uid other than the sandbox itself (bwrap and the zygote)."""
-    mine = {box.proc.pid} | children(box.proc.pid)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            uid = entry.stat().st_uid
-        except FileNotFoundError:
-            continue
-        if uid == box.uid and UID_RANGE[0] <= uid < UID_RANGE[1] and int(entry.name) not in mine:
-            found.append(int(entry.name))
-    return found
-
-
-def children(pid: int) -> set[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return set()
-    return {int(c) for c in text.split()}
 
 
 @pytest.fixture(scope="module", params=modes())
