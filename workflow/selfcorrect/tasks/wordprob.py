@@ -113,10 +113,10 @@ def sample_step(rng: random.Random, value: int, max_number: int) -> Step:
             return Step(op, rng.randint(2, max_number))
         if op == "sub" and value > 2:
             return Step(op, rng.randint(1, value - 1))
-        if op == "mul" and value * 2 <= max_number * 2:
+        if op == "mul" and value <= max_number:
             return Step(op, rng.randint(2, 3))
         if op == "div":
-            divisors = [d for d in range(2, 6) if value % d == 0 and value // d >= 1]
+            divisors = [d for d in range(2, 6) if value % d == 0]
             if divisors:
                 return Step(op, rng.choice(divisors))
 
