@@ -81,15 +81,20 @@ def test_training_changes_the_parameters(iteration):
     assert telemetry["loss"].iloc[-1] < telemetry["loss"].iloc[0]
 
 
-def test_self_distillation_selects_by_rule(iteration, tmp_path):
-    improve = {"teacher": "self", "best_of": 3, "temperature": 1.0, "max_new_tokens": 30,
-               "selection": "all", "batch_size": 64, "seed": 0}
+def run_improve(iteration, tmp_path, improve: dict):
+    """`selfcorrect rise-improve` on the iteration fixture's rollouts; its improved actions."""
     out = tmp_path / "improved.parquet"
     assert cli("rise-improve", "--model", iteration / "base", "--rollouts",
                iteration / "rollouts.parquet", "--labels", iteration / "labels.parquet",
                "--problems", iteration / "train.parquet", "--iteration", 1, "--cfg",
                json.dumps(improve), "--out", out) == 0
-    improved = read_parquet(out, "rise_data")
+    return read_parquet(out, "rise_data")
+
+
+def test_self_distillation_selects_by_rule(iteration, tmp_path):
+    improve = {"teacher": "self", "best_of": 3, "temperature": 1.0, "max_new_tokens": 30,
+               "selection": "all", "batch_size": 64, "seed": 0}
+    improved = run_improve(iteration, tmp_path, improve)
     assert len(improved) % 3 == 0 and 4 * 3 <= len(improved) <= 8 * 3
     assert set(improved.source) == {"self"}
     # a turn-2 state exists only where turn 1's on-policy action and its 3 candidates all failed
@@ -102,12 +107,7 @@ def test_self_distillation_selects_by_rule(iteration, tmp_path):
 def test_on_policy_turn1_target(iteration, tmp_path):
     improve = {"teacher": "solver", "best_of": 1, "temperature": 1.0, "max_new_tokens": 30,
                "selection": "all", "batch_size": 64, "seed": 0, "turn1_target": "on_policy"}
-    out = tmp_path / "improved.parquet"
-    assert cli("rise-improve", "--model", iteration / "base", "--rollouts",
-               iteration / "rollouts.parquet", "--labels", iteration / "labels.parquet",
-               "--problems", iteration / "train.parquet", "--iteration", 1, "--cfg",
-               json.dumps(improve), "--out", out) == 0
-    improved = read_parquet(out, "rise_data")
+    improved = run_improve(iteration, tmp_path, improve)
     rollouts = read_parquet(iteration / "rollouts.parquet", "rollouts")
     first = improved[improved.turn == 1]
     # turn 1's target is the rolled-out first attempt with its own reward
