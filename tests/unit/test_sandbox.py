@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes
+from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes, open_host_dir
 
 from selfcorrect.rewards import code as code_rewards
 from selfcorrect.rewards.pool import grade_many
@@ -36,13 +36,7 @@ FAST = Limits(timeout=2.0, cpu_seconds=1, memory_mb=256, processes=32)
 def host(tmp_path_factory):
     """World-readable host files a sandboxed program must neither read nor change."""
     d = tmp_path_factory.mktemp("host")
-    d.chmod(0o777)  # even a world-writable host directory must stay untouched
-    for p in d.parents:  # pytest's base is 0700 root: open the path so only the sandbox stops it
-        if str(p).startswith("/tmp/"):
-            p.chmod(p.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
-    secret = d / "secret.txt"
-    secret.write_text("host-secret-42")
-    secret.chmod(0o644)
+    secret = open_host_dir(d)
     victim = d / "victim.txt"
     victim.write_text("keep me")
     victim.chmod(0o666)

@@ -17,12 +17,11 @@ import json
 import os
 import secrets
 import socket
-import stat
 import subprocess
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes
+from tests.unit.sandbox_procs import GOOD, TEST, leftover_processes, open_host_dir
 
 from selfcorrect.rewards.sandbox import (
     Limits,
@@ -49,13 +48,7 @@ def modes() -> list[str]:
 
 def make_world(d: Path) -> dict:
     """World-readable host files and listeners that a sandboxed program must not reach."""
-    d.chmod(0o777)  # even a world-writable host directory must stay untouched
-    for p in d.parents:  # pytest's base is 0700 root: open the path so only the sandbox stops it
-        if str(p).startswith("/tmp/"):
-            p.chmod(p.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
-    secret = d / "secret.txt"
-    secret.write_text("host-secret-42")
-    secret.chmod(0o644)
+    secret = open_host_dir(d)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.bind(("127.0.0.1", 0))
     tcp.listen(8)
