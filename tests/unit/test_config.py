@@ -221,3 +221,13 @@ def test_a_yaml_nan_is_refused_with_the_file_and_key(tmp_path):
     path.write_text("score:\n  alpha: .nan\n")
     with pytest.raises(SelfCorrectError, match=r"c.yaml: score.alpha: nan is not a finite number"):
         load_config(path)
+
+
+def test_the_run_seed_sets_every_stage_seed_the_config_leaves_out():
+    cfg = validate_config({"seed": 3, "score": {"seed": 7}, "tasks": {"arith": {"seed": 5}}})
+    assert cfg["base_model"]["pretrain"]["seed"] == 3
+    assert cfg["rollout"]["train"]["seed"] == cfg["rise"]["train"]["seed"] == 3
+    assert cfg["score"]["seed"] == 7  # set by the config itself
+    assert cfg["tasks"]["arith"]["seed"] == 5
+    assert validate_config({"seed": 3})["tasks"]["arith"]["seed"] == 0  # the problems stay
+    assert validate_config(cfg) == cfg  # a resolved config validates to itself

@@ -148,10 +148,33 @@ def _validate(instance: dict, schema: dict, source: str) -> dict:
     return resolved
 
 
+def _seed_paths(node, path=()) -> set[tuple]:
+    """Where a config sets a `seed` key itself (task sections left out: their seed draws the
+    problems, which stay the same whatever the run's seed)."""
+    if not isinstance(node, dict) or path[:1] == ("tasks",):
+        return set()
+    found = {path + ("seed",)} if path and "seed" in node else set()
+    for key, sub in node.items():
+        found |= _seed_paths(sub, path + (key,))
+    return found
+
+
+def _apply_run_seed(resolved: dict, explicit: set[tuple]) -> None:
+    """Every stage seed the config does not set itself becomes the top-level `seed`: one key
+    varies pre-training, RL and sampling together (a resolved config sets every seed, so
+    validating it again changes nothing)."""
+    for path in _seed_paths(resolved) - explicit:
+        node = resolved
+        for key in path[:-1]:
+            node = node[key]
+        node["seed"] = resolved["seed"]
+
+
 def validate_config(config: dict, source: str = "config") -> dict:
     """Return a validated copy of `config` with every default filled in, its task and
     benchmark names checked against the task registry."""
     resolved = _validate(config, load_schema(), source)
+    _apply_run_seed(resolved, _seed_paths(config))
     check_tasks(resolved, source)
     check_score_groups(resolved, source)
     return resolved
