@@ -56,3 +56,29 @@ def test_one_process_stays_plain_pytorch(root):
     # no WORLD_SIZE: what a plain `selfcorrect …` sees
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "workflow"), "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_zero_config_sizes_buckets_to_the_model_and_offloads_on_request():
+    from selfcorrect.train.distributed import zero_config
+
+    assert zero_config(2, False, None) == {"stage": 2}
+    zero = zero_config(3, False, 64)
+    assert zero["stage"] == 3 and zero["reduce_bucket_size"] == 64 * 64
+    assert zero["stage3_max_live_parameters"] == 4 * 64 * 64
+    assert "offload_optimizer" not in zero and "offload_param" not in zero
+    assert zero_config(3, True, None) == {"stage": 3, "offload_optimizer": {"device": "cpu"},
+                                          "offload_param": {"device": "cpu"}}
+    assert "offload_param" not in zero_config(2, True, None)  # stage 2 has no parameters to move
+
+
+def test_partitioned_changes_nothing_on_one_process(tiny_llama, monkeypatch):
+    from selfcorrect.train.distributed import partitioned, setup
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with partitioned({"zero_stage": 3, "offload": False}):
+        model = tiny_llama()
+    assert all(not hasattr(p, "ds_id") and p.numel() > 0 for p in model.parameters())
+    trainer = setup(model, {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 1,
+                            "max_grad_norm": 1.0})
+    ref = trainer.frozen(tiny_llama())
+    assert not ref.training and not any(p.requires_grad for p in ref.parameters())

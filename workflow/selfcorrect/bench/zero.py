@@ -8,7 +8,11 @@ after start-up, after the model is built and wrapped, and its peak during the tr
 (the peak counter is reset once the engine is set up, via /proc/self/clear_refs); the ratio
 ZeRO-3 / ZeRO-0 of the training peak above start-up is printed. ZeRO-0 is plain data
 parallelism: every rank holds the whole fp32 model, gradients and AdamW states (16 bytes per
-parameter); ZeRO-3 partitions all three across the ranks.
+parameter); ZeRO-3 partitions all three across the ranks. Beside the policy, a frozen reference
+of the same size runs a forward pass every step, as SCoRe's does (`--no-reference` leaves it
+out): a whole copy on every rank under ZeRO-0, partitioned under ZeRO-3. Both models are built
+as the trainers load theirs (`distributed.partitioned`): under ZeRO-3 each rank only ever
+holds its share. The whole-run peak (getrusage) is compared too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=2, help="sequences per rank per step")
     p.add_argument("--length", type=int, default=128, help="tokens per sequence")
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                   help="a frozen reference model beside the policy, run forward every step "
+                        "as SCoRe's is (--no-reference: the policy alone)")
     # internal: what one rank of a run receives
     p.add_argument("--worker-stage", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
@@ -63,7 +70,7 @@ def worker(args) -> None:
     import time
 
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     from selfcorrect.train import distributed
 
@@ -73,11 +80,17 @@ def worker(args) -> None:
                          intermediate_size=args.intermediate, num_hidden_layers=args.layers,
                          num_attention_heads=args.heads, num_key_value_heads=args.heads,
                          max_position_embeddings=args.length, tie_word_embeddings=False)
-    # built whole on every rank and then wrapped, as the trainers load a model
-    model = LlamaForCausalLM(config)
-    params = sum(p.numel() for p in model.parameters())
+    dist_cfg = {"zero_stage": args.worker_stage, "offload": False}
+    # built as the trainers load their models: whole on every rank below ZeRO-3, partitioned
+    # across the ranks under ZeRO-3 (distributed.partitioned)
+    with distributed.partitioned(dist_cfg):
+        model = AutoModelForCausalLM.from_config(config)
+        reference = AutoModelForCausalLM.from_config(config) if args.reference else None
+    params = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
     cfg = {"lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
-    trainer = distributed.setup(model, cfg, {"zero_stage": args.worker_stage, "offload": False})
+    trainer = distributed.setup(model, cfg, dist_cfg)
+    if reference is not None:
+        reference = trainer.frozen(reference)
     gc.collect()
     wrapped = _status("VmRSS")
     reset = _reset_peak()
@@ -87,6 +100,9 @@ def worker(args) -> None:
         t0 = time.perf_counter()
         ids = torch.randint(0, args.vocab, (args.batch, args.length), generator=gen).to(
             trainer.device)  # the rank's device
+        if reference is not None:  # the frozen reference's forward, as in SCoRe's step
+            with torch.no_grad():
+                reference(input_ids=ids)
         loss = trainer.model(input_ids=ids, labels=ids).loss
         trainer.backward(loss, last=True)
         trainer.step()
@@ -120,6 +136,7 @@ def run(args) -> None:
             for key in ("hidden", "intermediate", "layers", "heads", "vocab", "batch", "length",
                         "steps"):
                 cmd += [f"--{key}", str(getattr(args, key))]
+            cmd.append("--reference" if args.reference else "--no-reference")
             # glibc keeps freed blocks below its (adaptive) mmap threshold in the heap, so RSS
             # would still count tensors DeepSpeed has freed (measured: ZeRO-3's peak then read
             # higher than ZeRO-0's); blocks from 64 KiB up are mmapped and returned on free
@@ -127,8 +144,9 @@ def run(args) -> None:
             env.setdefault("DS_ACCELERATOR", "cpu")
             subprocess.run(cmd, check=True, env=env)
             rows += [json.loads(Path(f"{out}.{r}").read_text()) for r in range(args.procs)]
-    print(f"Llama {rows[0]['params'] / 1e6:.1f}M parameters, {args.procs} ranks, fp32 + AdamW, "
-          f"batch {args.batch}x{args.length} per rank, {args.steps} steps")
+    ref = " + a frozen reference of the same size" if args.reference else ""
+    print(f"Llama {rows[0]['params'] / 1e6:.1f}M parameters{ref}, {args.procs} ranks, fp32 + "
+          f"AdamW, batch {args.batch}x{args.length} per rank, {args.steps} steps")
     print("| ZeRO | rank | RSS at start MiB | after wrap MiB | training peak MiB "
           "| peak - start MiB | whole-run peak MiB | s/step |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -141,8 +159,16 @@ def run(args) -> None:
     growth = {s: max(r["peak_train_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
               for s in stages}
     first = stages[0]
+    whole = {s: max(r["peak_run_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
+             for s in stages}
     for s in stages[1:]:
         print(f"training peak above start-up, worst rank: ZeRO-{s} {growth[s]:.0f} MiB vs "
               f"ZeRO-{first} {growth[first]:.0f} MiB: ratio {growth[s] / growth[first]:.2f}")
-    print(f"(16 bytes/parameter of fp32 weights + gradients + AdamW: "
-          f"{16 * base[0]['params'] / MiB:.0f} MiB per rank unpartitioned)")
+        print(f"whole-run peak above start-up (building included), worst rank: ZeRO-{s} "
+              f"{whole[s]:.0f} MiB vs ZeRO-{first} {whole[first]:.0f} MiB: ratio "
+              f"{whole[s] / whole[first]:.2f}")
+    per_param = 20 if args.reference else 16
+    what = "fp32 weights + gradients + AdamW" + (" + the reference's weights" if args.reference
+                                                  else "")
+    print(f"({per_param} bytes/parameter of {what}: "
+          f"{per_param * base[0]['params'] / MiB:.0f} MiB per rank unpartitioned)")

@@ -45,7 +45,8 @@ def run_sft(init_dir: str, data_path: str, cfg: dict, out: str,
     from selfcorrect.train.rise import train_rise
 
     data = read_parquet(data_path, "rise_data")
-    policy, tokenizer = load_model(init_dir, device=device)
+    with distributed.partitioned(distributed_cfg):  # ZeRO-3: built partitioned across ranks
+        policy, tokenizer = load_model(init_dir, device=device)
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def run(init_dir: str, data_paths: list[str], cfg: dict, out: str,
         distributed_cfg: dict | None = None, device="auto") -> None:
     data = aggregate([read_parquet(p, "rise_data") for p in data_paths])
-    policy, tokenizer = load_model(init_dir, device=device)
+    with distributed.partitioned(distributed_cfg):  # ZeRO-3: built partitioned across ranks
+        policy, tokenizer = load_model(init_dir, device=device)
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, distributed_cfg)
     telemetry = train_rise(trainer, tokenizer, data, cfg)

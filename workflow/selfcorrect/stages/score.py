@@ -18,6 +18,7 @@ from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.card import trained_model_files
 from selfcorrect.models.load import load_model
 from selfcorrect.tasks import get_task
+from selfcorrect.train.distributed import partitioned
 from selfcorrect.train.fingerprint import input_digests
 from selfcorrect.train.losses import LOSSES
 from selfcorrect.train.score import ScoreRecipe
@@ -46,8 +47,10 @@ def run(method: str, init_dir: str, ref_dir: str, problems_path: str, task_cfg: 
         raise SelfCorrectError(f"--method {method!r}: unknown (known: {', '.join(LOSSES)})")
     problems = read_parquet(problems_path, "problems")
     task = get_task(problems_task(problems, problems_path))
-    policy, tokenizer = load_model(init_dir, device=device)
-    reference, _ = load_model(ref_dir, device=device)
+    # under ZeRO-3 on N processes both are built partitioned: no rank holds either whole
+    with partitioned(distributed):
+        policy, tokenizer = load_model(init_dir, device=device)
+        reference, _ = load_model(ref_dir, device=device)
 
     def inputs() -> dict[str, str]:
         """What a checkpoint must have been trained from to be resumed, besides the config."""

@@ -63,12 +63,74 @@ def global_weight(local: float, total: float, world: int) -> float:
 def setup(model, cfg: dict, distributed: dict | None = None):
     """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several.
     `cfg["trainable_layers"]` > 0 freezes all but the top layers first (models/trainable.py)."""
-    trained = limit_trainable(model, cfg.get("trainable_layers", 0))
-    log.info("training %s of %s parameters", f"{trained:,}",
-             f"{sum(p.numel() for p in model.parameters()):,}")
+    limit_trainable(model, cfg.get("trainable_layers", 0))
+    # a parameter built partitioned (`partitioned`) holds only its share: count its whole size
+    size = {id(p): getattr(p, "ds_numel", p.numel()) for p in model.parameters()}
+    log.info("training %s of %s parameters",
+             f"{sum(size[id(p)] for p in model.parameters() if p.requires_grad):,}",
+             f"{sum(size.values()):,}")
     if world_size() <= 1:
         return Plain(model, cfg)
     return DeepSpeedTrainer(model, cfg, {**DEFAULTS, **(distributed or {})})
+
+
+def zero_config(stage: int, offload: bool, hidden: int | None) -> dict:
+    """DeepSpeed's `zero_optimization` section for `stage` (and CPU offload), its buckets sized
+    to a model of `hidden` width."""
+    zero: dict = {"stage": stage}
+    if hidden:
+        # buckets sized to the model as the HF integration's "auto" does: DeepSpeed's
+        # defaults (5e8 elements) are for large GPU models, and under ZeRO-3 a bucket that
+        # large keeps more memory per rank than the partitioning saves on a small model
+        zero.update(reduce_bucket_size=hidden * hidden, allgather_bucket_size=hidden * hidden,
+                    stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
+                    stage3_param_persistence_threshold=10 * hidden,
+                    # keep only a few layers' parameters gathered at a time (the defaults,
+                    # 1e9, keep a model under a billion parameters whole on every rank)
+                    stage3_max_live_parameters=4 * hidden * hidden,
+                    stage3_max_reuse_distance=4 * hidden * hidden)
+    if offload:
+        zero["offload_optimizer"] = {"device": "cpu"}
+        if stage == 3:
+            zero["offload_param"] = {"device": "cpu"}
+    return zero
+
+
+def _distributed_cfg(distributed: dict | None) -> tuple[int, bool]:
+    merged = {**DEFAULTS, **(distributed or {})}
+    stage = int(merged["zero_stage"])
+    if stage not in (0, 1, 2, 3):
+        raise SelfCorrectError(f"distributed.zero_stage: {stage} (known: 0, 1, 2, 3)")
+    return stage, bool(merged["offload"])
+
+
+@contextlib.contextmanager
+def partitioned(distributed: dict | None = None):
+    """Models built or loaded inside (`from_pretrained`, `from_config`) are built partitioned
+    under ZeRO-3 on several processes: transformers' ZeRO-3-aware loading (deepspeed.zero.Init)
+    gives each rank only its share of every parameter, so no rank ever holds the whole model,
+    policy or reference. Elsewhere (one process, ZeRO-0/1/2) it changes nothing.
+
+    The models must then go to `setup` (the policy) and `Trainer.frozen` (a reference): a
+    partitioned model computes only inside a DeepSpeed engine."""
+    stage, offload = _distributed_cfg(distributed)
+    if world_size() <= 1 or stage < 3:
+        yield
+        return
+    import deepspeed
+    import torch.distributed as dist
+    from transformers.integrations import HfDeepSpeedConfig
+
+    if not dist.is_initialized():
+        deepspeed.init_distributed()
+    # transformers reads this through a weak reference while it is alive: only inside the
+    # block, so that rank 0's plain generation copy (`generation_model`) is built whole
+    config = HfDeepSpeedConfig({"train_micro_batch_size_per_gpu": 1,
+                                "zero_optimization": zero_config(3, offload, None)})
+    try:
+        yield
+    finally:
+        del config
 
 
 class Plain:
@@ -105,6 +167,10 @@ class Plain:
 
     def generation_model(self):
         return self.model
+
+    def frozen(self, model):
+        """A frozen reference model, ready for forward passes (no grad, eval mode)."""
+        return core.freeze(model)
 
     def full_state_dict(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -154,22 +220,9 @@ class DeepSpeedTrainer(Plain):
         logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        self.stage, self.offload = int(distributed["zero_stage"]), bool(distributed["offload"])
-        if self.stage not in (0, 1, 2, 3):
-            raise SelfCorrectError(f"distributed.zero_stage: {self.stage} (known: 0, 1, 2, 3)")
-        zero: dict = {"stage": self.stage}
-        hidden = getattr(getattr(model, "config", None), "hidden_size", None)
-        if hidden:
-            # buckets sized to the model as the HF integration's "auto" does: DeepSpeed's
-            # defaults (5e8 elements) are for large GPU models, and under ZeRO-3 a bucket that
-            # large keeps more memory per rank than the partitioning saves on a small model
-            zero.update(reduce_bucket_size=hidden * hidden, allgather_bucket_size=hidden * hidden,
-                        stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
-                        stage3_param_persistence_threshold=10 * hidden,
-                        # keep only a few layers' parameters gathered at a time (the defaults,
-                        # 1e9, keep a model under a billion parameters whole on every rank)
-                        stage3_max_live_parameters=4 * hidden * hidden,
-                        stage3_max_reuse_distance=4 * hidden * hidden)
+        self.stage, self.offload = _distributed_cfg(distributed)
+        self.hidden = getattr(getattr(model, "config", None), "hidden_size", None)
+        zero = zero_config(self.stage, self.offload, self.hidden)
         params = [p for p in model.parameters() if p.requires_grad]
         loaded = model_device(model)
         betas, lr, wd = (0.9, 0.99), cfg["lr"], cfg["weight_decay"]
@@ -177,9 +230,6 @@ class DeepSpeedTrainer(Plain):
             # DeepSpeed's vectorised CPU Adam (compiled on first use, ~140 s on this machine)
             from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-            zero["offload_optimizer"] = {"device": "cpu"}
-            if self.stage == 3:
-                zero["offload_param"] = {"device": "cpu"}
             optimizer = DeepSpeedCPUAdam(params, lr=lr, betas=betas, weight_decay=wd,
                                          adamw_mode=True)
         else:
@@ -233,6 +283,24 @@ class DeepSpeedTrainer(Plain):
         box = [obj]
         self.dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def frozen(self, model):
+        """A frozen reference model for forward passes. Under ZeRO-3 it is partitioned across
+        the ranks like the policy (built so by `partitioned`, or partitioned here) inside an
+        engine without optimizer, whose forward gathers each layer's parameters in turn (a
+        collective: every rank runs the same forward passes); below stage 3 every rank keeps
+        a whole copy."""
+        model = core.freeze(model)
+        if self.stage < 3:
+            return model
+        import deepspeed
+
+        config = {"train_micro_batch_size_per_gpu": 1,
+                  "zero_optimization": zero_config(3, self.offload, self.hidden),
+                  "steps_per_print": 2**31 - 1}
+        engine, *_ = deepspeed.initialize(model=model, config=config)
+        engine.eval()
+        return engine
 
     # -- full weights -----------------------------------------------------------------------
     def _gathered(self, modifier_rank=None):

@@ -90,8 +90,9 @@ class ScoreRecipe:
         if cfg["problems_per_step"] < self.trainer.world:
             raise SelfCorrectError(f"score.problems_per_step: {cfg['problems_per_step']} is "
                                    f"fewer than the {self.trainer.world} processes")
-        self.policy, self.reference, self.tokenizer = (self.trainer.model, core.freeze(reference),
-                                                       tokenizer)
+        # the frozen reference: under ZeRO-3 partitioned like the policy (train/distributed.py)
+        self.policy, self.reference, self.tokenizer = (self.trainer.model,
+                                                       self.trainer.frozen(reference), tokenizer)
         self.problems, self.task, self.task_cfg = problems.reset_index(drop=True), task, task_cfg
         self.index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
         self.checkpoint_dir = checkpoint_dir
