@@ -72,7 +72,7 @@ def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
         from selfcorrect.rollout.hf import HFBackend
 
         return HFBackend(model, tokenizer, batch_size=cfg.get("batch_size", 256),
-                         progress=cfg.get("progress", True))
+                         progress=cfg.get("progress", True), bf16=cfg.get("bf16", False))
     if name == "vllm":
         from selfcorrect.rollout.vllm import VLLMBackend
 

@@ -26,17 +26,31 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FILES = (CHECKPOINT, "best.pt", "deepspeed.json", "deepspeed")
 
 
-def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """log π(x_t | x_<t) of every given token, [B, L] (position 0 gets 0).
+def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   start: int = 1) -> torch.Tensor:
+    """log π(x_t | x_<t) of every given token from position `start` on, [B, L] (positions
+    before `start`, and always position 0, get 0).
 
     Only the sampled tokens' log-probs are kept: logit of the token minus the log-sum-exp of
-    its row, never a full [B, L, vocab] log-softmax.
+    its row, never a full [B, L, vocab] log-softmax. The output layer runs only over the
+    positions that predict tokens from `start` on (`logits_to_keep`): with a real vocabulary
+    it is a large share of the forward, and the recipes score completions, not prompts.
     """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-    targets = input_ids[:, 1:]
+    length = input_ids.shape[1]
+    start = min(max(start, 1), length)
+    # logits at positions start-1 … L-1; the last predicts past the input and is dropped
+    logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                   logits_to_keep=length - start + 1).logits[:, :-1]
+    targets = input_ids[:, start:]
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
     logp = picked - torch.logsumexp(logits.float(), dim=-1)
-    return torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)
+    return torch.cat([logp.new_zeros((logp.shape[0], start)), logp], dim=1)
+
+
+def first_completion(prompts: list[tuple[int, ...]]) -> int:
+    """The first position any completion of a `pack`ed batch starts at (its shortest prompt):
+    `token_logprobs`' `start` when only completions are scored."""
+    return min(len(p) for p in prompts)
 
 
 def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int,

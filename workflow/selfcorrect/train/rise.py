@@ -96,10 +96,11 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
         for idx in tqdm(batches, desc=f"rise epoch {epoch + 1}", disable=not t.is_main):
             start = time.perf_counter()
             idx, share = rank_share(idx, group, t.rank, t.world)
-            ids, attention, mask = core.pack([prompts[i] for i in idx], [actions[i] for i in idx],
+            here = [prompts[i] for i in idx]
+            ids, attention, mask = core.pack(here, [actions[i] for i in idx],
                                              tokenizer.pad_token_id, device)
-            with autocast(device, cfg["bf16"]):
-                logp = core.token_logprobs(policy, ids, attention)
+            with autocast(device, cfg["bf16"]):  # only the actions' tokens are scored
+                logp = core.token_logprobs(policy, ids, attention, core.first_completion(here))
             # `group` and `reward` stay on the host for the bookkeeping; the batch's go along
             batch = AttemptBatch(logp=logp, ref_logp=logp.detach(), mask=mask.float(),
                                  reward=reward[idx].to(device), group=group[idx].to(device))

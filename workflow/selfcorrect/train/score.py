@@ -113,7 +113,7 @@ class ScoreRecipe:
         # memory to training, which shares the device.
         self.backend = (get_backend(cfg.get("backend", "hf"), policy, tokenizer,
                                     {"batch_size": cfg["generation_batch_size"], "progress": False,
-                                     "gpu_memory_utilization": 0.3})
+                                     "gpu_memory_utilization": 0.3, "bf16": cfg["bf16"]})
                         if self.trainer.is_main else None)
         # What the checkpoint is trained from (train/fingerprint.py): `inputs()` digests the
         # model and data files, on the main process only (a 15 GB model takes 16-33 s here),
@@ -211,10 +211,11 @@ class ScoreRecipe:
         device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
         ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id,
                                          device)
+        start = core.first_completion(prompts)  # the losses read completion tokens only
         with autocast(device, self.cfg["bf16"]):
-            logp = core.token_logprobs(self.policy, ids, attention)
+            logp = core.token_logprobs(self.policy, ids, attention, start)
             with torch.no_grad():
-                ref_logp = core.token_logprobs(self.reference, ids, attention)
+                ref_logp = core.token_logprobs(self.reference, ids, attention, start)
         reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts], device=device)
         return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward,
                             group=torch.tensor(group_ids(rollouts), device=device))
