@@ -285,21 +285,25 @@ class ScoreRecipe:
         return row["reward_t1"]
 
     # -- the loop ---------------------------------------------------------------------------
+    def step(self, step: int) -> dict:
+        """One training step (sample, label, update) and its telemetry row."""
+        start = time.perf_counter()
+        model = self.trainer.generation_model()  # a collective under ZeRO-3
+        rollouts = None
+        if self.trainer.is_main:
+            self.backend.update_weights(model)  # in place; after a resume, too
+            rollouts = self.collect(step, self.step_problems(step))
+        rollouts = self.trainer.broadcast(rollouts)
+        stats = self.update(rollouts, self.method_at(step))
+        return self.telemetry(step, rollouts, stats, time.perf_counter() - start)
+
     def train(self) -> pd.DataFrame:
         state = self.setup()
         steps = self.cfg["steps"]
         bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method,
                    disable=not self.trainer.is_main)
         for step in bar:
-            start = time.perf_counter()
-            model = self.trainer.generation_model()  # a collective under ZeRO-3
-            rollouts = None
-            if self.trainer.is_main:
-                self.backend.update_weights(model)  # in place; after a resume, too
-                rollouts = self.collect(step, self.step_problems(step))
-            rollouts = self.trainer.broadcast(rollouts)
-            stats = self.update(rollouts, self.method_at(step))
-            row = self.telemetry(step, rollouts, stats, time.perf_counter() - start)
+            row = self.step(step)
             state.telemetry.append(row)
             state.step = step + 1
             tracking.log_step("train", row, state.step)
