@@ -61,7 +61,7 @@ def test_bench_train_prints_the_trl_ratios_and_the_peak_share():
     proc = subprocess.run(
         [sys.executable, "-m", "selfcorrect.cli", "--threads", "1", "bench", "train",
          "--prompts", "2", "--samples", "2", "--micro-batch-problems", "1",
-         "--max-new-tokens", "4", "--repeats", "1", "--peak-size", "64"],
+         "--max-new-tokens", "4", "--repeats", "1", "--peak-size", "256"],
         capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
         env={"PYTHONPATH": str(ROOT / "workflow"), "OMP_NUM_THREADS": "1",
              "PATH": "/usr/bin:/bin"})
@@ -70,7 +70,7 @@ def test_bench_train_prints_the_trl_ratios_and_the_peak_share():
     for key in ("step", "generation", "update"):
         line = rf"^  {key} +(\d+) +(\d+) +([\d.]+)x$"
         ours, theirs, ratio = re.search(line, out, re.MULTILINE).groups()
-        assert float(ratio) == pytest.approx(int(ours) / int(theirs), abs=0.02)
+        assert float(ratio) == pytest.approx(int(ours) / int(theirs), rel=0.05)  # rounding
     share = re.search(r"our update ([\d.]+) GFLOP/s .* = ([\d.]+)% of the bf16 peak", out)
     peak = float(re.search(r"bf16 (\d+) GFLOP/s", out).group(1))
     assert float(share.group(2)) == pytest.approx(100 * float(share.group(1)) / peak, rel=0.05)
