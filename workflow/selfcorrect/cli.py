@@ -157,6 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     for name in bench.names():
         module = bench.load(name)
         module.add_arguments(kinds.add_parser(name, help=module.__doc__.splitlines()[0]))
+
+    from selfcorrect import evidence
+
+    evidence.add_arguments(sub.add_parser("evidence", help="one config over several seeds, "
+                                          "and the report of their means and intervals"))
     return p
 
 
@@ -247,6 +252,10 @@ def _dispatch(args) -> None:
         from selfcorrect import bench
 
         bench.load(args.bench).run(args)
+    elif args.stage == "evidence":
+        from selfcorrect import evidence
+
+        evidence.main(args)
     elif args.stage == "report":
         from selfcorrect.report.build import build_report
         from selfcorrect.report.training import write_training_plots
@@ -277,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     threads = args.threads or os.cpu_count() or 1
     if args.stage not in ("label", "report", "evaluate", "rise-evaluate", "prepare", "bench",
-                          "baseline-data", "scaling", "keep-log"):
+                          "baseline-data", "scaling", "keep-log", "evidence"):
         import torch
 
         # Oversubscribing the cores made tiny-model steps 5-100x slower on a 2-core CPU.

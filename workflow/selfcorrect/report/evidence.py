@@ -1,0 +1,373 @@
+"""The evidence report: one config run over several seeds, read back as seed means ± standard
+errors, paired differences between arms, the paper's findings checked one by one, and the
+training health of every arm.
+
+Input: seed directories, each a whole run's working directory (results/, as `snakemake` leaves
+it; `selfcorrect evidence run` makes them). Every number is a statistic over seeds: the mean, its
+standard error (sample SD / √n) and a two-sided 95% Student-t interval. Differences between arms
+are paired by seed (the same base model and data), so the base model's seed-to-seed spread
+cancels out of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from selfcorrect.errors import SelfCorrectError
+from selfcorrect.report.format import MISSING, pct, signed_pct
+
+# Two-sided 95% quantiles of Student's t (df 1..30); beyond 30 the normal 1.96 is used.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+# A training run diverged when the KL of an attempt to the reference, averaged over its last
+# KL_WINDOW steps, is above KL_BOUND nats and still rising (above the KL_WINDOW steps before),
+# or when its loss or KL is not finite. 10 nats over a ~25-token answer is 0.4 nats a token.
+KL_BOUND = 10.0
+KL_WINDOW = 5
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A statistic over seeds: mean, standard error, 95% interval and the values themselves."""
+
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def se(self) -> float:
+        return float(np.std(self.values, ddof=1) / math.sqrt(self.n)) if self.n > 1 else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        if self.n < 2:
+            return (math.nan, math.nan)
+        half = (_T975[self.n - 2] if self.n - 1 <= len(_T975) else 1.96) * self.se
+        return (self.mean - half, self.mean + half)
+
+    def side(self) -> int:
+        """+1 when the 95% interval lies above 0, −1 below, 0 when it holds 0 (or n < 2). An
+        interval of zero width at exactly 0 (every seed equal to 0) is 0's side: −0."""
+        lo, hi = self.interval
+        if math.isnan(lo):
+            return 0
+        return 1 if lo > 0 else -1 if hi < 0 else 0
+
+    def text(self) -> str:
+        """"+4.4 ± 1.2 [+1.1, +7.7]" in percent."""
+        if not self.values:
+            return MISSING
+        if self.n < 2:
+            return signed_pct(self.mean)
+        lo, hi = self.interval
+        return f"{signed_pct(self.mean)} ± {pct(self.se)} [{signed_pct(lo)}, {signed_pct(hi)}]"
+
+
+Term = tuple[str, str]  # (model, metrics column); RISE models are "rise:<model>"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A paper's claim as a quantity, `a` or the paired difference `a − b`, and the side of 0
+    the paper puts it on (+1 above, −1 below)."""
+
+    claim: str
+    paper: str
+    a: Term
+    b: Term | None
+    sign: int
+
+
+# The SCoRe paper's MATH table and ablations (Kumar et al., 2024, Tables 2 and 4) and RISE's
+# iterations (Qu et al., 2024), as claims that a sign over seeds can confirm or refute.
+FINDINGS = [
+    Finding("the base model does not correct itself: Δ < 0", "base Δ −11.2",
+            ("base", "delta"), None, -1),
+    Finding("prompted Self-Refine does not help: Δ < 0", "Self-Refine Δ −1.0",
+            ("self_refine", "delta"), None, -1),
+    Finding("SCoRe corrects itself: Δ > 0", "SCoRe Δ +4.4 (Δc→i 1.4)",
+            ("score", "delta"), None, +1),
+    Finding("SCoRe's Δ above STaR's", "+4.4 vs +0.4", ("score", "delta"), ("star_1", "delta"), +1),
+    Finding("SCoRe's Δ above Pair-SFT's", "+4.4 vs +1.8", ("score", "delta"),
+            ("pair_sft", "delta"), +1),
+    Finding("multi-turn training matters: Δ above single-turn RL's", "+4.4 vs −2.4",
+            ("score", "delta"), ("score_single_turn", "delta"), +1),
+    Finding("Stage I matters: Δ above no-Stage-I's", "+4.4 vs +2.2", ("score", "delta"),
+            ("score_no_stage1", "delta"), +1),
+    Finding("reward shaping matters: Δ above no-shaping's", "+4.4 vs +2.6", ("score", "delta"),
+            ("score_no_shaping", "delta"), +1),
+    Finding("REINFORCE in Stage II: Δ above STaR-in-Stage-II's", "+4.4 vs +2.2",
+            ("score", "delta"), ("score_star_stage2", "delta"), +1),
+    Finding("RISE iteration 1: m1@t5 above m1@t1", "m1@t5 > m1@t1",
+            ("rise:rise_1", "m1@t5"), ("rise:rise_1", "m1@t1"), +1),
+    Finding("RISE iteration 2: m1@t5 above m1@t1", "m1@t5 > m1@t1",
+            ("rise:rise_2", "m1@t5"), ("rise:rise_2", "m1@t1"), +1),
+    Finding("RISE improves with iterations: m1@t5 of iteration 2 above iteration 1's",
+            "rising with iterations", ("rise:rise_2", "m1@t5"), ("rise:rise_1", "m1@t5"), +1),
+]
+
+
+def seed_dirs(root: Path) -> list[Path]:
+    dirs = sorted(p for p in Path(root).glob("seed-*") if p.is_dir())
+    if not dirs:
+        raise SelfCorrectError(f"{root}: no seed-* directories (run `selfcorrect evidence run`)")
+    return dirs
+
+
+def _seed(path: Path) -> int:
+    return int(path.name.removeprefix("seed-"))
+
+
+def read_metrics(dirs: list[Path], benchmark: str) -> pd.DataFrame:
+    """One row per (seed, model): the report's metrics.csv of every seed directory, plus each
+    RISE model's sequential metrics (m1@t1, m1@tT, p1@tT) from results/rise_eval/."""
+    frames = []
+    for d in dirs:
+        path = d / "results" / "report" / "metrics.csv"
+        if not path.exists():
+            raise SelfCorrectError(f"{path}: missing (did this seed's run finish?)")
+        frame = pd.read_csv(path)
+        frame = frame[frame["benchmark"] == benchmark].assign(seed=_seed(d))
+        rise = []
+        for metrics in sorted((d / "results" / "rise_eval").glob(f"*/{benchmark}.json")):
+            record = json.loads(metrics.read_text())
+            rise.append({"model": f"rise:{record['model']}", "seed": _seed(d),
+                         **{k: v for k, v in record["metrics"].items()
+                            if k.startswith(("m1@", "p1@", "acc@"))}})
+        frames += [frame, pd.DataFrame(rise)]
+    out = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    if out.empty:
+        raise SelfCorrectError(f"no metrics for benchmark {benchmark!r} in {dirs[0].parent}")
+    return out
+
+
+def read_curves(dirs: list[Path]) -> pd.DataFrame:
+    """Every RL arm's training log, one row per (seed, model, step)."""
+    frames = []
+    for d in dirs:
+        for log in sorted((d / "results" / "models").glob("*/train_log.parquet")):
+            frame = pd.read_parquet(log)
+            if "kl_t1" in frame:  # the RL arms; SFT logs carry no KL
+                frames.append(frame.assign(seed=_seed(d), model=log.parent.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def stat(metrics: pd.DataFrame, model: str, column: str) -> Stat:
+    return Stat(tuple(values(metrics, (model, column))))
+
+
+def values(metrics: pd.DataFrame, term: Term) -> pd.Series:
+    """A term's value per seed (indexed by seed)."""
+    model, column = term
+    rows = metrics[metrics["model"] == model]
+    if column not in rows:
+        return pd.Series(dtype=float)
+    return rows.set_index("seed")[column].dropna().astype(float).sort_index()
+
+
+def measure(metrics: pd.DataFrame, finding: Finding) -> Stat:
+    """A finding's quantity over seeds: `a`, or `a − b` paired by seed."""
+    value = values(metrics, finding.a)
+    if finding.b is not None:
+        value = (value - values(metrics, finding.b)).dropna()
+    return Stat(tuple(value))
+
+
+def verdict(value: Stat, sign: int) -> str:
+    if value.n < 2:
+        return "inconclusive (fewer than 2 seeds)"
+    side = value.side()
+    if side == sign:
+        return "reproduced"
+    if side == -sign or (value.se == 0 and value.mean * sign <= 0):
+        return "not reproduced"
+    return "inconclusive"
+
+
+def health(curves: pd.DataFrame, metrics: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Per arm: the largest KL of any seed, training and evaluation truncation, the evaluation
+    edit rate, and how many seeds diverged (KL_BOUND, KL_WINDOW)."""
+    rows = []
+    for model in models:
+        log = curves[curves["model"] == model] if len(curves) else curves
+        row = {"model": model, "seeds": int((metrics["model"] == model).sum()),
+               "eval_truncation": stat(metrics, model, "truncation").mean,
+               "edit_rate": stat(metrics, model, "edit_rate").mean}
+        if len(log):
+            kl = log[[c for c in ("kl_t1", "kl_t2") if c in log]].max(axis=1)
+            trunc = log[[c for c in ("truncation_t1", "truncation_t2") if c in log]]
+            row.update(max_kl=float(kl.max()), train_truncation=float(trunc.mean().mean()),
+                       diverged=sum(diverged(part) for _, part in log.groupby("seed")))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def diverged(log: pd.DataFrame) -> bool:
+    """One run's verdict (KL_BOUND, KL_WINDOW): its KL ended high and still rising, or broke."""
+    kls = log.sort_values("step")[[c for c in ("kl_t1", "kl_t2") if c in log]]
+    if not np.isfinite(kls.to_numpy()).all() or not np.isfinite(log["loss"]).all():
+        return True
+    kl = kls.max(axis=1)
+    last, before = kl.iloc[-KL_WINDOW:].mean(), kl.iloc[-2 * KL_WINDOW:-KL_WINDOW].mean()
+    return bool(last > KL_BOUND and last > before)
+
+
+# ------------------------------------------------------------------------------------ writing
+
+def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|",
+            *["| " + " | ".join(r) + " |" for r in rows]]
+
+
+def _mean_se(s: Stat) -> str:
+    return MISSING if not s.values else (
+        signed_pct(s.mean) if s.n < 2 else f"{signed_pct(s.mean)} ± {pct(s.se)}")
+
+
+def _level(s: Stat) -> str:
+    """An accuracy (unsigned) ± SE."""
+    return MISSING if not s.values else (pct(s.mean) if s.n < 2 else f"{pct(s.mean)} ± {pct(s.se)}")
+
+
+def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("rise:")]
+    score_rows = []
+    for m in models:
+        per_seed = ", ".join(signed_pct(v) for v in values(metrics, (m, "delta")))
+        score_rows.append([m, _level(stat(metrics, m, "acc@t1")), _level(stat(metrics, m, "acc@t2")),
+                           _mean_se(stat(metrics, m, "delta")),
+                           _level(stat(metrics, m, "delta_i2c")),
+                           _level(stat(metrics, m, "delta_c2i")), per_seed])
+    out = ["## Self-correction, mean ± SE over seeds", "",
+           *_table(["model", "Acc@t1", "Acc@t2", "Δ(t1,t2)", "Δi→c", "Δc→i", "Δ of each seed"],
+                   score_rows, ["---", "---:", "---:", "---:", "---:", "---:", "---"]), ""]
+    if "score" in models:
+        diff_rows = [[m, Stat(tuple(paired_delta(metrics, m))).text()]
+                     for m in models if m != "score"]
+        out += ["## SCoRe's Δ minus each arm's (paired by seed), mean ± SE [95% interval]", "",
+                *_table(["arm", "Δ(score) − Δ(arm)"], diff_rows, ["---", "---:"]), ""]
+    rise = [m for m in dict.fromkeys(metrics["model"]) if m.startswith("rise:")]
+    if rise:
+        cols = [c for c in metrics.columns if c.startswith(("m1@t", "p1@t"))
+                and metrics.loc[metrics["model"].isin(rise), c].notna().any()]
+        rise_rows = [[m.removeprefix("rise:"), *[_level(stat(metrics, m, c)) for c in cols]]
+                     for m in rise]
+        out += ["## RISE, sequential turns, mean ± SE over seeds", "",
+                *_table(["model", *cols], rise_rows, ["---"] + ["---:"] * len(cols)), ""]
+    found = [[f.claim, f.paper, measure(metrics, f).text(), verdict(measure(metrics, f), f.sign)]
+             for f in FINDINGS if values(metrics, f.a).size]
+    out += ["## Findings", "",
+            "Each claim holds (reproduced) when its quantity's 95% interval over seeds lies on "
+            "the paper's side of 0, fails (not reproduced) when it lies on the other side, and is "
+            "inconclusive when it holds 0.", "",
+            *_table(["claim", "paper", "here: mean ± SE [95%]", "verdict"], found,
+                    ["---", "---", "---:", "---"]), ""]
+    h = health(curves, metrics, models)
+    health_rows = [[r["model"], str(r["seeds"]), _num(r.get("max_kl")),
+                    pct(r.get("train_truncation")), pct(r["eval_truncation"]), pct(r["edit_rate"]),
+                    MISSING if pd.isna(r.get("diverged")) else f"{int(r['diverged'])}/{r['seeds']}"]
+                   for r in h.to_dict("records")]
+    out += ["## Training health", "",
+            f"Max KL: the largest per-attempt KL to the reference (nats) in any step of any seed. "
+            f"Diverged: seeds whose KL, averaged over the last {KL_WINDOW} steps, ended above "
+            f"{KL_BOUND:g} nats and still rising, or became non-finite. Truncation and edit rate "
+            "in percent; training truncation is the mean over steps and attempts.", "",
+            *_table(["arm", "seeds", "max KL", "train trunc.", "eval trunc.", "edit rate",
+                     "diverged"], health_rows, ["---", "---:", "---:", "---:", "---:", "---:",
+                                                "---:"]), ""]
+    return out
+
+
+def _num(value) -> str:
+    return MISSING if value is None or pd.isna(value) else f"{value:.1f}"
+
+
+def paired_delta(metrics: pd.DataFrame, arm: str) -> pd.Series:
+    return (values(metrics, ("score", "delta")) - values(metrics, (arm, "delta"))).dropna()
+
+
+def delta_figure(metrics: pd.DataFrame):
+    """Δ(t1,t2) per arm: the mean over seeds ± 1 SE, every seed as a dot."""
+    from selfcorrect.report import style
+
+    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("rise:")]
+    fig, (ax,) = style.panels(1, width=7.0, height=0.45 * len(models) + 1.2)
+    colors = style.colors(models)
+    for y, m in enumerate(models):
+        s = stat(metrics, m, "delta")
+        ax.barh(y, 100 * s.mean, xerr=100 * s.se if s.n > 1 else None, color=colors[m],
+                capsize=3, height=0.6)
+        ax.plot([100 * v for v in s.values], [y] * s.n, "k.", ms=4)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(range(len(models)), models)
+    ax.invert_yaxis()
+    style.color_ticklabels(ax.get_yticklabels(), models)
+    ax.set_xlabel("Δ(t1,t2), percent (bar: mean ± SE over seeds; dots: seeds)")
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame):
+    """Each RL arm's training curves, every seed: attempt-2 reward (top) and KL (bottom)."""
+    from selfcorrect.report import style
+
+    arms = list(dict.fromkeys(curves["model"]))
+    fig = style.panels(2 * len(arms), ncols=len(arms), width=3.2, height=2.6)[0]
+    axes = fig.axes
+    for i, arm in enumerate(arms):
+        log = curves[curves["model"] == arm]
+        top, bottom = axes[i], axes[len(arms) + i]
+        for seed, part in log.groupby("seed"):
+            part = part.sort_values("step")
+            reward = part["reward_t2"] if "reward_t2" in part and part["reward_t2"].notna().any() \
+                else part["reward_t1"]
+            top.plot(part["step"], 100 * reward, lw=1, label=f"seed {seed}")
+            for col, ls in (("kl_t1", ":"), ("kl_t2", "-")):
+                if col in part:
+                    bottom.plot(part["step"], part[col], ls, lw=1, color=f"C{seed % 10}")
+        top.set_title(arm, fontsize=9)
+        top.set_ylabel("training reward, last attempt (%)", fontsize=8)
+        bottom.set_ylabel("KL to reference (nats; -: t2, ··: t1)", fontsize=8)
+        bottom.set_xlabel("step")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper")
+    return fig
+
+
+def write(root: Path, out_dir: Path, benchmark: str, header: list[str]) -> Path:
+    """The evidence report of every seed under `root`: evidence.md, metrics.csv, curves.csv,
+    delta.png and curves.png in `out_dir`, each written whole or not at all."""
+    from selfcorrect.artifacts import write_text
+    from selfcorrect.report import style
+
+    dirs = seed_dirs(root)
+    metrics, curves = read_metrics(dirs, benchmark), read_curves(dirs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(metrics.to_csv(index=False), out_dir / "metrics.csv")
+    keep = [c for c in ("seed", "model", "step", "method", "reward_t1", "reward_t2", "kl_t1",
+                        "kl_t2", "truncation_t1", "truncation_t2", "edit_rate", "grad_norm")
+            if c in curves]
+    if len(curves):
+        write_text(curves[keep].to_csv(index=False, float_format="%.4g"), out_dir / "curves.csv")
+        style.save(curves_figure(curves), out_dir / "curves.png")
+    style.save(delta_figure(metrics), out_dir / "delta.png")
+    seeds = ", ".join(str(_seed(d)) for d in dirs)
+    text = [*header, "", f"Seeds: {seeds} ({len(dirs)}). Benchmark: {benchmark}. Percent "
+            "throughout.", "", "![Δ per arm](delta.png)", "", *tables(metrics, curves)]
+    if len(curves):
+        text += ["## Training curves, every seed", "", "![curves](curves.png)", ""]
+    write_text("\n".join(text), out_dir / "evidence.md")
+    return out_dir / "evidence.md"
