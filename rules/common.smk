@@ -151,8 +151,10 @@ UNUSED = {
 def run_config(model):
     run = SCORE_RUNS[model]
     overrides = {k: v for k, v in run.items() if k not in ("method", "init", "steps")}
-    drop = UNUSED[run["method"]] | {"stage1_steps", "stage2_steps"}
+    drop = UNUSED[run["method"]] | {"stage1_steps", "stage2_steps", "stage2_lr"}
     cfg = {k: v for k, v in _S.items() if k not in drop}
+    if run["method"] in STAGE2_METHODS and _S["stage2_lr"] is not None:
+        cfg["lr"] = _S["stage2_lr"]
     return {**cfg, "steps": run["steps"], **overrides}
 
 

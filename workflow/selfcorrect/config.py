@@ -223,7 +223,7 @@ def _stage_schemas(root: dict) -> dict[str, dict]:
         },
     }
     score = copy.deepcopy(props["score"])
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in ("stage1_steps", "stage2_steps", "stage2_lr"):  # the workflow resolves these
         score["properties"].pop(key)
     score["properties"]["steps"] = {"type": "integer", "minimum": 1}
     score["properties"]["backend"] = backend

@@ -41,6 +41,11 @@ _COLUMN_ORDER = [
     "mean_completion_tokens",
 ]
 
+ONE_SEED = (
+    "One run, one training seed: each ± below is a standard error over test problems, not over "
+    "seeds. Findings that hold across seeds are in docs/evidence/evidence.md (`make evidence` "
+    "runs the embedded default over five seeds; `selfcorrect evidence` any config)."
+)
 LEGEND = (
     "Numbers are percent. Δ(t1,t2) = Acc@t2 − Acc@t1 ± its paired standard error; "
     "Δi→c: attempts wrong at turn 1 and right at turn 2; Δc→i: right at turn 1, wrong at "
@@ -201,7 +206,7 @@ def oracle_table(rows: list[Result]) -> list[str]:
 
 def summary_markdown(table: dict[tuple[str, str], Result], models: list[str],
                      benchmarks: list[str]) -> str:
-    parts = ["# Self-correction results", "", LEGEND]
+    parts = ["# Self-correction results", "", ONE_SEED, "", LEGEND]
     for bench in benchmarks:
         rows = [table[(m, bench)] for m in models if (m, bench) in table]
         parts += ["", f"## {bench}", "", *transitions_table(rows), "", *oracle_table(rows)]
