@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import evidence
-from selfcorrect.report.evidence import Finding, Stat, diverged, measure, verdict
+from selfcorrect.report.evidence import Finding, Stat, measure, verdict
+from selfcorrect.report.training import diverged
 
 
 def test_stat_mean_se_and_t_interval():
@@ -81,3 +82,18 @@ def test_the_report_from_seed_directories(tmp_path):
 def test_no_seed_directories_is_one_clear_error(tmp_path):
     with pytest.raises(SelfCorrectError, match="no seed-\\* directories"):
         evidence.write(tmp_path, tmp_path / "out", "arith", [])
+
+
+def test_a_run_report_gets_a_health_row_per_rl_run(tmp_path):
+    from selfcorrect.report.training import write_training_plots
+
+    ok, broken = _log([1.0] * 10), _log([1.0] * 5 + [11, 12, 13, 14, 15])
+    for name, log in (("score", ok), ("score_no_stage1", broken)):
+        log.assign(reward_t1=0.3, reward_t2=0.5, truncation_t1=0.1,
+                   truncation_t2=0.3).to_parquet(tmp_path / f"{name}.parquet")
+    (tmp_path / "summary.md").write_text("# Self-correction results\n")
+    write_training_plots({m: tmp_path / f"{m}.parquet" for m in ("score", "score_no_stage1")},
+                         None, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| score | 1.0 | 20.0 | no |" in summary
+    assert "| score_no_stage1 | 15.0 | 20.0 | yes |" in summary

@@ -21,18 +21,12 @@ import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report.format import MISSING, pct, signed_pct
+from selfcorrect.report.training import HEALTH_LEGEND, run_health
 
 # Two-sided 95% quantiles of Student's t (df 1..30); beyond 30 the normal 1.96 is used.
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
          2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
-# A training run diverged when the KL of an attempt to the reference, averaged over its last
-# KL_WINDOW steps, is above KL_BOUND nats and still rising (above the KL_WINDOW steps before),
-# or when its loss or KL is not finite. 10 nats over a ~25-token answer is 0.4 nats a token.
-KL_BOUND = 10.0
-KL_WINDOW = 5
-
 
 @dataclass(frozen=True)
 class Stat:
@@ -200,7 +194,7 @@ def verdict(value: Stat, sign: int) -> str:
 
 def health(curves: pd.DataFrame, metrics: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Per arm: the largest KL of any seed, training and evaluation truncation, the evaluation
-    edit rate, and how many seeds diverged (KL_BOUND, KL_WINDOW)."""
+    edit rate, and how many seeds diverged (report/training.py: run_health)."""
     rows = []
     for model in models:
         log = curves[curves["model"] == model] if len(curves) else curves
@@ -208,22 +202,12 @@ def health(curves: pd.DataFrame, metrics: pd.DataFrame, models: list[str]) -> pd
                "eval_truncation": stat(metrics, model, "truncation").mean,
                "edit_rate": stat(metrics, model, "edit_rate").mean}
         if len(log):
-            kl = log[[c for c in ("kl_t1", "kl_t2") if c in log]].max(axis=1)
-            trunc = log[[c for c in ("truncation_t1", "truncation_t2") if c in log]]
-            row.update(max_kl=float(kl.max()), train_truncation=float(trunc.mean().mean()),
-                       diverged=sum(diverged(part) for _, part in log.groupby("seed")))
+            runs = [run_health(part) for _, part in log.groupby("seed")]
+            row.update(max_kl=max(r["max_kl"] for r in runs),
+                       train_truncation=float(np.mean([r["train_truncation"] for r in runs])),
+                       diverged=sum(r["diverged"] for r in runs))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def diverged(log: pd.DataFrame) -> bool:
-    """One run's verdict (KL_BOUND, KL_WINDOW): its KL ended high and still rising, or broke."""
-    kls = log.sort_values("step")[[c for c in ("kl_t1", "kl_t2") if c in log]]
-    if not np.isfinite(kls.to_numpy()).all() or not np.isfinite(log["loss"]).all():
-        return True
-    kl = kls.max(axis=1)
-    last, before = kl.iloc[-KL_WINDOW:].mean(), kl.iloc[-2 * KL_WINDOW:-KL_WINDOW].mean()
-    return bool(last > KL_BOUND and last > before)
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -281,11 +265,9 @@ def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
                     pct(r.get("train_truncation")), pct(r["eval_truncation"]), pct(r["edit_rate"]),
                     MISSING if pd.isna(r.get("diverged")) else f"{int(r['diverged'])}/{r['seeds']}"]
                    for r in h.to_dict("records")]
-    out += ["## Training health", "",
-            f"Max KL: the largest per-attempt KL to the reference (nats) in any step of any seed. "
-            f"Diverged: seeds whose KL, averaged over the last {KL_WINDOW} steps, ended above "
-            f"{KL_BOUND:g} nats and still rising, or became non-finite. Truncation and edit rate "
-            "in percent; training truncation is the mean over steps and attempts.", "",
+    out += ["## Training health", "", HEALTH_LEGEND + " Counted over seeds: the max KL of any "
+            "seed, the mean truncation, and how many seeds diverged; evaluation truncation and "
+            "edit rate are the greedy test attempts'.", "",
             *_table(["arm", "seeds", "max KL", "train trunc.", "eval trunc.", "edit rate",
                      "diverged"], health_rows, ["---", "---:", "---:", "---:", "---:", "---:",
                                                 "---:"]), ""]

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
+from selfcorrect.report.format import MISSING, pct
+
+# A training run diverged when the KL of an attempt to the reference, averaged over its last
+# KL_WINDOW steps, is above KL_BOUND nats and still rising (above the KL_WINDOW steps before),
+# or when its loss or KL is not finite. 10 nats over a ~25-token answer is 0.4 nats a token.
+KL_BOUND = 10.0
+KL_WINDOW = 5
+HEALTH_LEGEND = (
+    f"Max KL: the largest per-attempt KL to the reference (nats) of any step. Diverged: the KL, "
+    f"averaged over the last {KL_WINDOW} steps, ended above {KL_BOUND:g} nats and still rising, "
+    "or became non-finite. Training truncation: the share of sampled attempts cut at the token "
+    "limit, over every step and attempt (percent)."
+)
 
 # (title, y-axis label, [(telemetry column, line style)]): dashed is attempt 1, solid attempt 2
 PANELS = [
@@ -37,6 +52,39 @@ def read_logs(train_logs: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
         except (OSError, ValueError) as exc:
             raise SelfCorrectError(f"{path}: cannot read training log ({exc})") from None
     return logs
+
+
+def _kl_columns(log: pd.DataFrame) -> pd.DataFrame:
+    return log.sort_values("step")[[c for c in ("kl_t1", "kl_t2") if c in log]]
+
+
+def diverged(log: pd.DataFrame) -> bool:
+    """One run's verdict (KL_BOUND, KL_WINDOW): its KL ended high and still rising, or broke."""
+    kls = _kl_columns(log)
+    if not np.isfinite(kls.to_numpy()).all() or not np.isfinite(log["loss"]).all():
+        return True
+    kl = kls.max(axis=1)
+    last, before = kl.iloc[-KL_WINDOW:].mean(), kl.iloc[-2 * KL_WINDOW:-KL_WINDOW].mean()
+    return bool(last > KL_BOUND and last > before)
+
+
+def run_health(log: pd.DataFrame) -> dict:
+    """One RL run's health: its largest KL, its training truncation, whether it diverged."""
+    trunc = log[[c for c in ("truncation_t1", "truncation_t2") if c in log]]
+    return {"max_kl": float(_kl_columns(log).max(axis=1).max()),
+            "train_truncation": float(trunc.mean().mean()), "diverged": diverged(log)}
+
+
+def health_section(logs: dict[str, pd.DataFrame]) -> str:
+    """summary.md's training-health table: one row per RL run."""
+    rows = [f"| {m} | {h['max_kl']:.1f} | {pct(h['train_truncation'])} | "
+            f"{'yes' if h['diverged'] else 'no'} |"
+            for m, h in ((m, run_health(log)) for m, log in logs.items() if "kl_t1" in log)]
+    if not rows:
+        return ""
+    return "\n".join(["## Training health", "", HEALTH_LEGEND, "",
+                      "| run | max KL | training truncation | diverged |",
+                      "|---|---:|---:|---|", *rows, ""])
 
 
 def smooth(series: pd.Series) -> pd.Series:
@@ -97,6 +145,11 @@ def pretraining_figure(curve: pd.DataFrame | None) -> Figure:
 def write_training_plots(train_logs: dict[str, str | Path], pretrain_log: str | Path | None,
                          out_dir: str | Path) -> None:
     out = Path(out_dir)
-    style.save(training_figure(read_logs(train_logs)), out / "training_curves.png")
+    logs = read_logs(train_logs)
+    style.save(training_figure(logs), out / "training_curves.png")
+    health = health_section(logs)
+    if health and (out / "summary.md").exists():
+        summary = (out / "summary.md").read_text()
+        write_text(summary.rstrip() + "\n\n" + health, out / "summary.md")
     curve = read_logs({"base": pretrain_log})["base"] if pretrain_log else None
     style.save(pretraining_figure(curve), out / "pretraining.png")
