@@ -97,3 +97,21 @@ def test_a_run_report_gets_a_health_row_per_rl_run(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| score | 1.0 | 20.0 | no |" in summary
     assert "| score_no_stage1 | 15.0 | 20.0 | yes |" in summary
+
+
+def test_each_seed_is_a_whole_snakemake_run_in_its_own_directory(tmp_path):
+    import argparse
+
+    from selfcorrect import evidence as runner
+
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    args = parser.parse_args(["run", "--seeds", "3", "--config", "scaling={enabled: false}",
+                              "--out", str(tmp_path)])
+    args.cores_each = 1
+    cmd = runner.snakemake_command(3, tmp_path, args)
+    assert cmd[cmd.index("-d") + 1] == str(tmp_path / "seed-3")
+    assert cmd[cmd.index("--config") + 1:] == ["seed=3", "scaling={enabled: false}"]
+    assert cmd[cmd.index("--configfile") + 1].endswith("config/config.yaml")
+    with pytest.raises(SelfCorrectError, match="run.json: missing"):
+        runner.report(parser.parse_args(["report", "--runs", str(tmp_path)]))

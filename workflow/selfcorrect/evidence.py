@@ -40,6 +40,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def git_commit() -> str | None:
+    """The checkout's commit, when the workflow runs from a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def snakemake_command(seed: int, out: Path, args) -> list[str]:
     config = [f"seed={seed}", *args.config]
     return [sys.executable, "-m", "snakemake", "-s", str(Path(args.snakefile).resolve()),
@@ -77,7 +87,7 @@ def run(args) -> int:
               "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - start),
               "seed_s": {str(s): round(t) for s, (_, t) in zip(args.seeds, results)},
-              "cpu": cpu_model(), "cpus": os.cpu_count(),
+              "cpu": cpu_model(), "cpus": os.cpu_count(), "commit": git_commit(),
               "command": "selfcorrect evidence run " + " ".join(sys.argv[3:])}
     (out / RUN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
     failed = [s for s, (code, _) in zip(args.seeds, results) if code]
@@ -101,7 +111,7 @@ def report(args) -> int:
         f"{' '.join(sys.argv[3:])}` (`make evidence` runs both). Run started "
         f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall on {rec['cpus']} CPUs "
         f"({rec['cpu']}), {rec['side_by_side']} seed(s) at a time on {rec['cores_each']} "
-        "core(s) each.",
+        f"core(s) each, at commit {rec.get('commit') or 'unknown'}.",
     ]
     path = evidence.write(root, Path(args.out), args.benchmark, header)
     print(f"wrote {path}")
