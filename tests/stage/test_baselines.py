@@ -11,11 +11,8 @@ from selfcorrect.artifacts import read_parquet
 from selfcorrect.cli import main
 from selfcorrect.metrics import scaling_curve
 from selfcorrect.models.load import load_model
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.train import core
 from selfcorrect.train.rise import encode
-
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128}
 
 
 def cli(*args) -> int:
@@ -23,12 +20,9 @@ def cli(*args) -> int:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("baselines")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "base")
-    tok.save_pretrained(d / "base")
+    save_tiny(d / "base", max_positions=128)
     assert cli("prepare", "--task", "arith", "--split", "train", "--cfg", '{"n_train": 8}',
                "--out", d / "train.parquet") == 0
     rollout = {"task_cfg": {}, "rollout": {"backend": "hf", "batch_size": 64, "turns": 2},

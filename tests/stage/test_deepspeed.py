@@ -25,7 +25,6 @@ from safetensors.torch import load_file
 
 from selfcorrect.artifacts import write_parquet
 from selfcorrect.config import validate_config
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks import get_task
 
 pytest.importorskip("deepspeed")
@@ -33,7 +32,6 @@ import psutil  # noqa: E402  (installed with deepspeed)
 pytestmark = [pytest.mark.deepspeed, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 64}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 # a user's launcher script: the package CLI with the synthetic reward patched in
 LAUNCHER = """\
@@ -53,12 +51,9 @@ def env():
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("ds")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    save_tiny(d / "model")
     write_parquet(get_task("arith").problems("train", {"n_train": 24}), d / "train.parquet",
                   "problems")
     (d / "launch.py").write_text(LAUNCHER)

@@ -10,10 +10,7 @@ from safetensors.torch import load_file
 
 from selfcorrect.artifacts import read_parquet
 from selfcorrect.cli import main
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks.base import RISE_FEEDBACK
-
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128}
 
 
 def cli(*args) -> int:
@@ -21,12 +18,9 @@ def cli(*args) -> int:
 
 
 @pytest.fixture(scope="module")
-def iteration(tmp_path_factory):
+def iteration(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("rise")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "base")
-    tok.save_pretrained(d / "base")
+    save_tiny(d / "base", max_positions=128)
     assert cli("prepare", "--task", "arith", "--split", "train", "--cfg", '{"n_train": 6}',
                "--out", d / "train.parquet") == 0
     collect = {

@@ -20,12 +20,10 @@ import torch
 
 from selfcorrect.artifacts import write_parquet
 from selfcorrect.config import validate_config
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
 
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 64}
 SYNTHETIC = "lambda self, problem, gen: sum(c.isdigit() for c in gen.text) / max(1, len(gen.text))"
 
 
@@ -45,12 +43,9 @@ def score_cfg(**overrides):
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
+def base_dir(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("base")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    save_tiny(d / "model")
     problems = get_task("arith").problems("train", {"n_train": 16})
     write_parquet(problems, d / "train.parquet", "problems")
     return d

@@ -29,6 +29,19 @@ def snakemake(cwd, *args, check=True):
     return proc
 
 
+def snakemake_at_once(runs: dict) -> dict:
+    """Several snakemake calls (key -> (cwd, args)) run side by side, each one process: the
+    same outcomes as one after the other (check=False), on both cores."""
+    procs = {key: subprocess.Popen([SNAKEMAKE, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=ENV)
+             for key, (cwd, args) in runs.items()}
+    done = {}
+    for key, proc in procs.items():
+        out, err = proc.communicate()
+        done[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
 def planned_jobs(proc) -> dict[str, int]:
     """Job counts from the 'Job stats' table of a dry run."""
     lines = proc.stdout.splitlines()
