@@ -71,6 +71,7 @@ def test_the_report_from_seed_directories(tmp_path):
     path = evidence.write(tmp_path, tmp_path / "out", "arith", ["# header"])
     text = path.read_text()
     assert "| SCoRe corrects itself: Δ > 0 | SCoRe Δ +4.4 (Δc→i 1.4) | +4.0 ± 0.6" in text
+    assert "[+1.5, +6.5] | 3/3 | reproduced |" in text
     assert "| the base model does not correct itself: Δ < 0 | base Δ −11.2 | −2.0 ± 0.6" in text
     assert text.count("reproduced") >= 3 and "| rise_1 | 40.0 ± 0.0 | 46.0 ± 0.6 |" in text
     assert "| score | 3 | 15.0 |" in text and "| 1/3 |" in text  # seed 2's KL ran away

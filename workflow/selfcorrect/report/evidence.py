@@ -252,14 +252,16 @@ def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
                      for m in rise]
         out += ["## RISE, sequential turns, mean ± SE over seeds", "",
                 *_table(["model", *cols], rise_rows, ["---"] + ["---:"] * len(cols)), ""]
-    found = [[f.claim, f.paper, measure(metrics, f).text(), verdict(measure(metrics, f), f.sign)]
-             for f in FINDINGS if values(metrics, f.a).size]
+    found = [[f.claim, f.paper, m.text(), f"{sum(v * f.sign > 0 for v in m.values)}/{m.n}",
+              verdict(m, f.sign)]
+             for f in FINDINGS if values(metrics, f.a).size for m in [measure(metrics, f)]]
     out += ["## Findings", "",
             "Each claim holds (reproduced) when its quantity's 95% interval over seeds lies on "
             "the paper's side of 0, fails (not reproduced) when it lies on the other side, and is "
-            "inconclusive when it holds 0.", "",
-            *_table(["claim", "paper", "here: mean ± SE [95%]", "verdict"], found,
-                    ["---", "---", "---:", "---"]), ""]
+            "inconclusive when it holds 0. Seeds: how many seeds, one by one, fall on the paper's "
+            "side.", "",
+            *_table(["claim", "paper", "here: mean ± SE [95%]", "seeds", "verdict"], found,
+                    ["---", "---", "---:", "---:", "---"]), ""]
     h = health(curves, metrics, models)
     health_rows = [[r["model"], str(r["seeds"]), _num(r.get("max_kl")),
                     pct(r.get("train_truncation")), pct(r["eval_truncation"]), pct(r["edit_rate"]),
