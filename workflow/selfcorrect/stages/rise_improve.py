@@ -21,7 +21,8 @@ from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.load import load_model
 from selfcorrect.rewards.pool import grade_many
-from selfcorrect.rollout.backend import Sampling, get_backend, resolve_backend
+from selfcorrect.rollout import get_backend, resolve_backend
+from selfcorrect.rollout.backend import Sampling
 from selfcorrect.tasks import get_task
 from selfcorrect.train.rise_data import (
     select_actions,

@@ -10,7 +10,8 @@ import logging
 
 from selfcorrect.artifacts import problems_task, read_parquet, write_parquet
 from selfcorrect.models.load import load_model
-from selfcorrect.rollout.backend import Sampling, get_backend, resolve_backend
+from selfcorrect.rollout import get_backend, resolve_backend
+from selfcorrect.rollout.backend import Sampling
 from selfcorrect.rollout.multiturn import collect_rollouts
 from selfcorrect.tasks import get_task
 

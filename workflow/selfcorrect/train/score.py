@@ -36,7 +36,8 @@ from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.device import autocast
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.rewards import get_verifier
-from selfcorrect.rollout.backend import Generation, Sampling, get_backend
+from selfcorrect.rollout import get_backend
+from selfcorrect.rollout.backend import Generation, Sampling
 from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
