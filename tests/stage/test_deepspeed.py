@@ -29,7 +29,8 @@ from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks import get_task
 
 pytest.importorskip("deepspeed")
-import psutil  # noqa: E402  (installed with deepspeed)
+import psutil  # installed with deepspeed
+
 pytestmark = [pytest.mark.deepspeed, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
@@ -209,7 +210,7 @@ def sft_traces(n_problems=5, samples=3):
 def test_sft_baselines_on_two_processes(base):
     """Every SFT-type baseline trains on 2 processes (their loss returns other statistics than
     RISE's, which once raised KeyError there); STaR's matches the 1-process run."""
-    from selfcorrect.stages.baselines import BUILDERS
+    from selfcorrect.train.baseline_data import BUILDERS
 
     train = {"epochs": 1, "problems_per_batch": 3, "lr": 3e-3, "weight_decay": 0.0,
              "warmup_steps": 0, "max_grad_norm": 1.0, "bf16": False, "seed": 0}

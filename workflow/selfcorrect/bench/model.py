@@ -25,14 +25,17 @@ import time
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="results/models/base", help="a model directory")
-    p.add_argument("--prompts", type=int, default=32)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--prompts", type=int, default=32,
+                   help="arith test problems generated from (also the generation batch)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt")
     p.add_argument("--batch", type=int, default=8, help="training sequences per step")
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--top-layers", type=int, default=4)
-    p.add_argument("--lora-rank", type=int, default=16)
-    p.add_argument("--peak-size", type=int, default=2048)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seq-len", type=int, default=256, help="tokens per training sequence")
+    p.add_argument("--top-layers", type=int, default=4,
+                   help="layers trained by the top-layers option")
+    p.add_argument("--lora-rank", type=int, default=16, help="rank of the LoRA option")
+    p.add_argument("--peak-size", type=int, default=2048,
+                   help="side of the square matmul that measures peak GFLOP/s")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each figure, best kept")
     p.add_argument("--no-vllm", action="store_true", help="skip the vLLM generation figure")
 
 

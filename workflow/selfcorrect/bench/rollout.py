@@ -26,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a model directory (default: an untrained tiny Llama of the "
                    "embedded default's shape, built in a temporary directory)")
     p.add_argument("--problems", type=int, default=256, help="arith test problems (prompts)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per prompt")
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="prompts per batch (vLLM: max_num_seqs)")
+    p.add_argument("--repeats", type=int, default=5, help="runs of each engine, best kept")
 
 
 def _tiny_model(out: str) -> str:

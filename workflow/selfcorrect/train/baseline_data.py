@@ -73,3 +73,11 @@ def pair_sft_data(t: pd.DataFrame, plus: bool = False, iteration: int = 1) -> pd
             partner = later[0] if later else pool[0]
             rows.append(_rows(pid, r.sample, r.ctx2, partner.y1, 1.0, r.r1, iteration))
     return _frame(rows)
+
+
+# `selfcorrect baseline-data --kind`: each baseline's training set from the traces
+BUILDERS = {
+    "star": lambda t, i: star_data(t, iteration=i),
+    "pair_sft": lambda t, i: pair_sft_data(t, plus=False, iteration=i),
+    "pair_sft_plus": lambda t, i: pair_sft_data(t, plus=True, iteration=i),
+}
