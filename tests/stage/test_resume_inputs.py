@@ -8,13 +8,14 @@ import logging
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_score import TINY, digit_share, score_cfg
+
 from selfcorrect import cli
 from selfcorrect.artifacts import write_parquet
 from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
-from test_score import TINY, digit_share, score_cfg
 
 
 def build_base(path, seed: int) -> None:

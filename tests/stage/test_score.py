@@ -60,7 +60,7 @@ def recipe(base_dir, tmp_path, method, monkeypatch, offline=None, **overrides):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setattr(ScoreRecipe, "reward", digit_share)
-    load = lambda: AutoModelForCausalLM.from_pretrained(base_dir / "model")  # noqa: E731
+    load = lambda: AutoModelForCausalLM.from_pretrained(base_dir / "model")
     problems = pd.read_parquet(base_dir / "train.parquet")
     tok = AutoTokenizer.from_pretrained(base_dir / "model")
     return ScoreRecipe(score_cfg(**overrides), method, load(), load(), tok, problems,

@@ -54,11 +54,10 @@ def test_a_null_on_write_names_file_column_and_row(tmp_path):
 
 def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path):
     target = tmp_path / "model"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.mkdir()
-            (tmp / "half.bin").write_text("x")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "half.bin").write_text("x")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from selfcorrect.config import (
     check_models,
     load_config,

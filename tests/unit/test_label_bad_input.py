@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from selfcorrect.artifacts import ROLLOUTS, write_parquet
 from selfcorrect.tasks import get_task
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from selfcorrect.logs import current_link, keep_attempts
 
 ROOT = Path(__file__).parents[2]

@@ -25,7 +25,7 @@ def gpu_rules(root) -> set[str]:
     for smk in (root / "rules").glob("*.smk"):
         for block in re.split(r"(?m)^rule ", smk.read_text())[1:]:
             name = block.split(":", 1)[0]
-            if re.search(r'needs\("(%s)"\)' % "|".join(GPU_FAMILIES), block):
+            if re.search(rf'needs\("({"|".join(GPU_FAMILIES)})"\)', block):
                 rules.add(name)
     return rules
 

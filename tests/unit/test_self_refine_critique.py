@@ -3,6 +3,7 @@ first reads the model's own feedback on the previous one. A scripted engine reco
 prompt it is given, so the conversations are checked exactly."""
 
 import pandas as pd
+
 from selfcorrect.conversation import messages_for_turn
 from selfcorrect.models.tiny import build_tokenizer
 from selfcorrect.rollout.backend import Generation, Sampling

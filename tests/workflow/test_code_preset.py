@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_workflow import copy_workflow, planned_jobs, snakemake
 
 from selfcorrect.rewards.sandbox import VERDICTS, isolation_mode
-
-from test_workflow import copy_workflow, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 PRESET = "config/presets/tiny-code.yaml"

@@ -36,7 +36,7 @@ LOCAL_RULES = {"prepare_task", "evaluate_model", "build_report"}
 def slurm_is_up() -> bool:
     try:
         proc = subprocess.run(["sinfo", "-h", "-p", "gpu", "-o", "%G"], capture_output=True,
-                              text=True, timeout=20)
+                              text=True, timeout=20, check=False)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and "gpu:a100" in proc.stdout
@@ -51,16 +51,18 @@ def slurm(root):
     if os.geteuid() != 0:
         pytest.skip("no local Slurm running and not root: `sudo tests/slurm/local_slurm.sh up`")
     script = str(root / "tests/slurm/local_slurm.sh")
-    up = subprocess.run(["bash", script, "up"], capture_output=True, text=True, timeout=900)
+    up = subprocess.run(["bash", script, "up"], capture_output=True, text=True, timeout=900,
+                        check=False)
     assert up.returncode == 0, f"local_slurm.sh up failed:\n{up.stdout}\n{up.stderr}"
     assert slurm_is_up(), f"Slurm did not come up:\n{up.stdout}"
     yield
-    subprocess.run(["bash", script, "down"], capture_output=True, text=True, timeout=120)
+    subprocess.run(["bash", script, "down"], capture_output=True, text=True, timeout=120,
+                   check=False)
 
 
 def snakemake(cwd, *args):
     proc = subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True,
-                          text=True, env=ENV, timeout=900)
+                          text=True, env=ENV, timeout=900, check=False)
     assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stderr[-6000:]}"
     return proc.stdout + proc.stderr
 

@@ -11,7 +11,7 @@ with the same number of samples for every problem this equals averaging per prob
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 

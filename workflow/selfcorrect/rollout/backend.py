@@ -14,7 +14,7 @@ class Sampling:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Sampling":
+    def from_config(cls, cfg: dict) -> Sampling:
         return cls(
             temperature=float(cfg["temperature"]),
             top_p=float(cfg["top_p"]),

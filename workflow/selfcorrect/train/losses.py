@@ -17,8 +17,8 @@ string selects them: ``get_kl("k3")``, ``get_loss("score_stage2")``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
