@@ -28,8 +28,9 @@ def build_base(path, seed: int) -> None:
 @pytest.fixture
 def data(tmp_path, monkeypatch):
     monkeypatch.setattr(ScoreRecipe, "reward", digit_share)
-    write_parquet(get_task("arith").problems("train", {"n_train": 8}), tmp_path / "train.parquet",
-                  "problems")
+    write_parquet(
+        get_task("arith").problems("train", {"n_train": 8}), tmp_path / "train.parquet", "problems"
+    )
     return tmp_path
 
 
@@ -37,10 +38,27 @@ def train(d, out: str, checkpoints: str, caplog, **overrides) -> tuple[dict, str
     cfg = {"task_cfg": {}, "score": score_cfg(steps=2, checkpoint_every=1, **overrides)}
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="selfcorrect"):
-        rc = cli.main(["--threads", "1", "score", "--method", "score_stage1",
-                       "--init", str(d / "base"), "--ref", str(d / "base"),
-                       "--problems", str(d / "train.parquet"), "--cfg", json.dumps(cfg),
-                       "--checkpoints", str(d / checkpoints), "--out", str(d / out)])
+        rc = cli.main(
+            [
+                "--threads",
+                "1",
+                "score",
+                "--method",
+                "score_stage1",
+                "--init",
+                str(d / "base"),
+                "--ref",
+                str(d / "base"),
+                "--problems",
+                str(d / "train.parquet"),
+                "--cfg",
+                json.dumps(cfg),
+                "--checkpoints",
+                str(d / checkpoints),
+                "--out",
+                str(d / out),
+            ]
+        )
     assert rc == 0
     return load_file(d / out / "model.safetensors"), caplog.text
 
@@ -57,8 +75,9 @@ def test_a_rebuilt_base_starts_fresh_instead_of_resuming_the_stale_checkpoint(da
     build_base(data / "base", seed=1)  # the base model rebuilt in place with other weights
     rerun, text = train(data, "rerun", "ck", caplog)
     checkpoint = data / "ck" / core.CHECKPOINT
-    assert (f"checkpoint {checkpoint} was trained from other inputs (init, reference): "
-            "starting fresh") in text
+    assert (
+        f"checkpoint {checkpoint} was trained from other inputs (init, reference): starting fresh"
+    ) in text
     assert "resumed from" not in text
     assert not same(stale, rerun)
 

@@ -8,9 +8,14 @@ from selfcorrect.errors import SelfCorrectError
 def problems(n=2):
     return pd.DataFrame(
         {
-            "task": ["t"] * n, "split": ["test"] * n, "problem_id": [f"p{i}" for i in range(n)],
-            "question": ["1+1"] * n, "answer": ["2"] * n, "solution": [""] * n,
-            "tests": [""] * n, "meta": ["{}"] * n,
+            "task": ["t"] * n,
+            "split": ["test"] * n,
+            "problem_id": [f"p{i}" for i in range(n)],
+            "question": ["1+1"] * n,
+            "answer": ["2"] * n,
+            "solution": [""] * n,
+            "tests": [""] * n,
+            "meta": ["{}"] * n,
         }
     )
 
@@ -46,8 +51,11 @@ def test_wrong_type_on_read(tmp_path):
 def test_a_null_on_write_names_file_column_and_row(tmp_path):
     df = problems(3)
     df.loc[2, "answer"] = None
-    with pytest.raises(SelfCorrectError, match=r"out.parquet: column 'answer' is empty \(null\) "
-                                               r"at row 2"):
+    with pytest.raises(
+        SelfCorrectError,
+        match=r"out.parquet: column 'answer' is empty \(null\) "
+        r"at row 2",
+    ):
         write_parquet(df, tmp_path / "out.parquet", "problems")
     assert not list(tmp_path.iterdir())
 

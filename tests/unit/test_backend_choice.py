@@ -13,7 +13,8 @@ from selfcorrect.rollout import vllm
     [(True, True, "vllm"), (True, False, "hf"), (False, True, "hf"), (False, False, "hf")],
 )
 def test_auto_picks_vllm_only_where_it_is_installed_and_measured_faster(
-        monkeypatch, installed, gpu, expected):
+    monkeypatch, installed, gpu, expected
+):
     monkeypatch.setattr(vllm, "available", lambda: installed)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     assert rollout.resolve_backend("auto") == expected

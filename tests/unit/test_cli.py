@@ -35,11 +35,14 @@ def test_every_command_module_declares_its_arguments_and_entry_point():
 
 
 def test_building_the_parser_imports_no_heavy_library():
-    code = ("import sys; from selfcorrect.cli import _parser; _parser(); "
-            "print(' '.join(m for m in ('torch', 'pandas', 'transformers', 'matplotlib') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys; from selfcorrect.cli import _parser; _parser(); "
+        "print(' '.join(m for m in ('torch', 'pandas', 'transformers', 'matplotlib') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == ""
 
 

@@ -393,6 +393,9 @@ def test_rise_registry_and_group_validation():
     assert LossConfig(k=2).tau == 0.4
     with pytest.raises(ValueError, match="group must be"):
         AttemptBatch(
-            torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2),
+            torch.zeros(2, 3),
+            torch.zeros(2, 3),
+            torch.ones(2, 3),
+            torch.zeros(2),
             group=torch.tensor([0, 0, 1]),
         )

@@ -16,9 +16,11 @@ from selfcorrect.errors import SelfCorrectError
 from selfcorrect.stages import json_object
 
 log = logging.getLogger("selfcorrect")
-DISTRIBUTED_HELP = ('JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings of the '
-                    "trainers (score, rise-train, sft) when launched on several processes "
-                    "(torchrun/deepspeed); one process ignores them")
+DISTRIBUTED_HELP = (
+    'JSON {"zero_stage": 2|3, "offload": bool}: DeepSpeed settings of the '
+    "trainers (score, rise-train, sft) when launched on several processes "
+    "(torchrun/deepspeed); one process ignores them"
+)
 
 
 def commands() -> dict:
@@ -35,21 +37,37 @@ def _summary(module) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="selfcorrect", description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads, and the grading workers of label and rise-improve "
-                        "(default: all cores for torch, 1 worker)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads, and the grading workers of label and rise-improve "
+        "(default: all cores for torch, 1 worker)",
+    )
     p.add_argument("--log-level", default="INFO", help="DEBUG | INFO | WARNING | ERROR")
     p.add_argument("--distributed", type=json_object, default=None, help=DISTRIBUTED_HELP)
-    p.add_argument("--tensorboard", metavar="DIR", default=None,
-                   help="also write the trainers' per-step telemetry to TensorBoard under DIR")
-    p.add_argument("--device", default="auto",
-                   help="auto | cpu | cuda | cuda:N: where models train and generate (auto: CUDA "
-                        "when present; under torchrun each rank's GPU, cuda:LOCAL_RANK)")
+    p.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        default=None,
+        help="also write the trainers' per-step telemetry to TensorBoard under DIR",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto | cpu | cuda | cuda:N: where models train and generate (auto: CUDA "
+        "when present; under torchrun each rank's GPU, cuda:LOCAL_RANK)",
+    )
     sub = p.add_subparsers(dest="stage", required=True, metavar="<command>")
     for name, module in commands().items():
-        module.add_arguments(sub.add_parser(
-            name, help=_summary(module), description=module.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter))
+        module.add_arguments(
+            sub.add_parser(
+                name,
+                help=_summary(module),
+                description=module.__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+        )
     return p
 
 
@@ -65,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.distributed is not None:
             from selfcorrect.config import validate_stage_cfg
 
-            args.distributed = validate_stage_cfg("distributed", args.distributed,
-                                                  "--distributed")
+            args.distributed = validate_stage_cfg("distributed", args.distributed, "--distributed")
         if getattr(module, "LOADS_MODEL", False):
             import torch
 

@@ -24,8 +24,9 @@ def add_arguments(parser) -> None:
     kinds = parser.add_subparsers(dest="bench", required=True, metavar="<benchmark>")
     for name in names():
         module = load(name)
-        module.add_arguments(kinds.add_parser(name, help=module.__doc__.splitlines()[0],
-                                              description=module.__doc__))
+        module.add_arguments(
+            kinds.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
+        )
 
 
 def run(args) -> None:

@@ -161,8 +161,10 @@ def answers_equivalent(a: str, b: str) -> bool:
         pa_, pb = _parse_pred(a, timeout), _parse_pred(b, timeout)
         if not pa_ or not pb:
             return False
-        return bool(verify(pa_, pb, timeout_seconds=timeout, raise_on_error=True)
-                    or verify(pb, pa_, timeout_seconds=timeout, raise_on_error=True))
+        return bool(
+            verify(pa_, pb, timeout_seconds=timeout, raise_on_error=True)
+            or verify(pb, pa_, timeout_seconds=timeout, raise_on_error=True)
+        )
     # unparsable answers are not equivalent; TimeoutException is a BaseException
     except (Exception, TimeoutException):  # noqa: BLE001
         return False

@@ -35,11 +35,19 @@ def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
     if name == "hf":
         from selfcorrect.rollout.hf import HFBackend
 
-        return HFBackend(model, tokenizer, batch_size=cfg.get("batch_size", 256),
-                         progress=cfg.get("progress", True))
+        return HFBackend(
+            model,
+            tokenizer,
+            batch_size=cfg.get("batch_size", 256),
+            progress=cfg.get("progress", True),
+        )
     if name == "vllm":
         from selfcorrect.rollout.vllm import VLLMBackend
 
-        return VLLMBackend(model.name_or_path, tokenizer, max_num_seqs=cfg.get("batch_size", 256),
-                           gpu_memory_utilization=cfg.get("gpu_memory_utilization"))
+        return VLLMBackend(
+            model.name_or_path,
+            tokenizer,
+            max_num_seqs=cfg.get("batch_size", 256),
+            gpu_memory_utilization=cfg.get("gpu_memory_utilization"),
+        )
     raise SelfCorrectError(f"rollout.backend: unknown backend {name!r} (known: auto, hf, vllm)")

@@ -15,8 +15,20 @@ import importlib
 from types import ModuleType
 
 COMMANDS = (
-    "prepare", "base-model", "rollout", "label", "evaluate", "score", "rise-improve",
-    "rise-train", "rise-evaluate", "baseline-data", "sft", "scaling", "report", "keep-log",
+    "prepare",
+    "base-model",
+    "rollout",
+    "label",
+    "evaluate",
+    "score",
+    "rise-improve",
+    "rise-train",
+    "rise-evaluate",
+    "baseline-data",
+    "sft",
+    "scaling",
+    "report",
+    "keep-log",
 )
 
 

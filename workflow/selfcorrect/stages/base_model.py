@@ -20,10 +20,14 @@ LOADS_MODEL = True
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--cfg", type=json_object, required=True,
-                        help='JSON {"base_model": …, "task": name, "task_cfg": …, '
-                             '"batch_size": n}: the model\'s source and, for the tiny model, '
-                             "the task it is pre-trained on and the batch of its held-out check")
+    parser.add_argument(
+        "--cfg",
+        type=json_object,
+        required=True,
+        help='JSON {"base_model": …, "task": name, "task_cfg": …, '
+        '"batch_size": n}: the model\'s source and, for the tiny model, '
+        "the task it is pre-trained on and the batch of its held-out check",
+    )
     parser.add_argument("--out", required=True, help="the model directory written")
 
 
@@ -45,13 +49,18 @@ def run(args) -> None:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             origin, data = source, "none (the source's own weights)"
-        write_card(Path(tmp), name="base", method="base", started_from=origin, data=data,
-                   cfg={"base_model": base_cfg, "task": task_name, "task_cfg": task_cfg},
-                   base_model=None if source == "tiny" else source)
+        write_card(
+            Path(tmp),
+            name="base",
+            method="base",
+            started_from=origin,
+            data=data,
+            cfg={"base_model": base_cfg, "task": task_name, "task_cfg": task_cfg},
+            base_model=None if source == "tiny" else source,
+        )
 
 
-def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,
-               device="auto") -> None:
+def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path, device="auto") -> None:
     import torch
     from transformers import GenerationConfig
 
@@ -74,8 +83,9 @@ def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,
     n_params = sum(p.numel() for p in model.parameters())
     log.info("tiny Llama: %d parameters", n_params)
     evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size)
-    curve = pretrain(model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"],
-                     evaluate)
+    curve = pretrain(
+        model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"], evaluate
+    )
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -108,11 +118,21 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
     sampling = Sampling(max_new_tokens=pre["eval_max_new_tokens"])
 
     def evaluate() -> dict:
-        df = collect_rollouts(backend, tokenizer, problems, prompts, task.instruction(task_cfg),
-                              turns=2, samples=1, sampling=sampling, model_name="base")
+        df = collect_rollouts(
+            backend,
+            tokenizer,
+            problems,
+            prompts,
+            task.instruction(task_cfg),
+            turns=2,
+            samples=1,
+            sampling=sampling,
+            model_name="base",
+        )
         answers = dict(zip(problems["problem_id"], task.references(problems)))
-        df["reward"] = [verifier(c, answers[p]).reward
-                        for c, p in zip(df["completion"], df["problem_id"])]
+        df["reward"] = [
+            verifier(c, answers[p]).reward for c, p in zip(df["completion"], df["problem_id"])
+        ]
         by_turn = df.pivot(index="problem_id", columns="turn", values="reward")
         return {
             "acc@t1": float(by_turn[1].mean()),

@@ -15,13 +15,21 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--kind", required=True,
-                        help="star | pair_sft | pair_sft_plus (train/baseline_data.py)")
-    parser.add_argument("--rollouts", required=True,
-                        help="training-split rollouts of the source model (two attempts)")
+    parser.add_argument(
+        "--kind", required=True, help="star | pair_sft | pair_sft_plus (train/baseline_data.py)"
+    )
+    parser.add_argument(
+        "--rollouts",
+        required=True,
+        help="training-split rollouts of the source model (two attempts)",
+    )
     parser.add_argument("--labels", required=True, help="the labels of --rollouts")
-    parser.add_argument("--iteration", type=int, default=1,
-                        help="recorded in the rows (STaR's outer iteration; default 1)")
+    parser.add_argument(
+        "--iteration",
+        type=int,
+        default=1,
+        help="recorded in the rows (STaR's outer iteration; default 1)",
+    )
     parser.add_argument("--out", required=True, help="the SFT set parquet written")
 
 
@@ -37,5 +45,6 @@ def run(args) -> None:
     t = traces(rollouts, read_parquet(args.labels, "labels"))
     data = BUILDERS[args.kind](t, args.iteration)
     write_parquet(data, args.out, "rise_data")
-    log.info("%s: %d training examples from %d traces -> %s", args.kind, len(data), len(t),
-             args.out)
+    log.info(
+        "%s: %d training examples from %d traces -> %s", args.kind, len(data), len(t), args.out
+    )

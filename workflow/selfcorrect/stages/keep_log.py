@@ -10,8 +10,9 @@ from selfcorrect.errors import SelfCorrectError
 
 def add_arguments(parser) -> None:
     parser.add_argument("log", help="the rule's log file; the previous attempt's becomes LOG.1, …")
-    parser.add_argument("--keep", type=int, default=None,
-                        help="how many earlier attempts (default 3)")
+    parser.add_argument(
+        "--keep", type=int, default=None, help="how many earlier attempts (default 3)"
+    )
 
 
 def run(args) -> None:
@@ -22,5 +23,6 @@ def run(args) -> None:
     try:
         keep_attempts(args.log, args.keep or KEEP)
     except OSError as exc:
-        raise SelfCorrectError(f"{args.log}: cannot keep its earlier attempts "
-                               f"({exc.strerror or exc})") from None
+        raise SelfCorrectError(
+            f"{args.log}: cannot keep its earlier attempts ({exc.strerror or exc})"
+        ) from None

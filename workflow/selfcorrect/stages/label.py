@@ -13,8 +13,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int,
-          where: tuple[str, str] = ("rollouts", "problems")) -> pd.DataFrame:
+def label(
+    rollouts: pd.DataFrame,
+    problems: pd.DataFrame,
+    workers: int,
+    where: tuple[str, str] = ("rollouts", "problems"),
+) -> pd.DataFrame:
     """Grade every completion against its problem's reference answer."""
     from selfcorrect.artifacts import ROLLOUT_KEYS, problems_task
     from selfcorrect.rewards.pool import grade_many
@@ -25,14 +29,15 @@ def label(rollouts: pd.DataFrame, problems: pd.DataFrame, workers: int,
         raise SelfCorrectError(f"{where[0]}: no rollouts to label (the file has no rows)")
     other = rollouts.loc[rollouts["task"] != task_name, "task"]
     if len(other):
-        raise SelfCorrectError(f"{where[0]}: row {other.index[0]} is a rollout of task "
-                               f"{other.iloc[0]!r}, but {where[1]} holds task {task_name!r}")
+        raise SelfCorrectError(
+            f"{where[0]}: row {other.index[0]} is a rollout of task "
+            f"{other.iloc[0]!r}, but {where[1]} holds task {task_name!r}"
+        )
     task = get_task(task_name)
     references = dict(zip(problems["problem_id"], task.references(problems)))
     unknown = set(rollouts["problem_id"]) - references.keys()
     if unknown:
-        raise SelfCorrectError(f"{where[0]}: problem_id {min(unknown)!r} is not in "
-                               f"{where[1]}")
+        raise SelfCorrectError(f"{where[0]}: problem_id {min(unknown)!r} is not in {where[1]}")
     pairs = [(c, references[p]) for c, p in zip(rollouts["completion"], rollouts["problem_id"])]
     grades = grade_many(pairs, workers, verifier=task.reward)
     labels = rollouts[ROLLOUT_KEYS + ["finish_reason", "completion_tokens"]].copy()

@@ -13,8 +13,12 @@ log = logging.getLogger(__name__)
 def add_arguments(parser) -> None:
     parser.add_argument("--task", required=True, help="the task's name (tasks/)")
     parser.add_argument("--split", required=True, help="train | test")
-    parser.add_argument("--cfg", type=json_object, default={},
-                        help="the task's config (JSON; left-out keys take the schema's defaults)")
+    parser.add_argument(
+        "--cfg",
+        type=json_object,
+        default={},
+        help="the task's config (JSON; left-out keys take the schema's defaults)",
+    )
     parser.add_argument("--out", required=True, help="the problems parquet written")
 
 

@@ -10,20 +10,34 @@ from selfcorrect.stages import json_object
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--metrics", nargs="+", required=True,
-                        help="every model's metrics JSON on every benchmark")
+    parser.add_argument(
+        "--metrics", nargs="+", required=True, help="every model's metrics JSON on every benchmark"
+    )
     parser.add_argument("--models", nargs="*", default=None, help="row order of the models")
-    parser.add_argument("--train-logs", nargs="*", default=[], metavar="MODEL=PATH",
-                        help="RL training telemetry to plot")
+    parser.add_argument(
+        "--train-logs",
+        nargs="*",
+        default=[],
+        metavar="MODEL=PATH",
+        help="RL training telemetry to plot",
+    )
     parser.add_argument("--pretrain-log", help="the tiny base model's pre-training curve")
     parser.add_argument("--rise-metrics", nargs="*", default=[], help="RISE metrics files")
     parser.add_argument("--scaling", nargs="*", default=[], help="inference-time scaling files")
     parser.add_argument("--config-hash", default="", help="recorded in the provenance block")
-    parser.add_argument("--resolved-config", type=json_object, default=None, metavar="JSON",
-                        help="the run's resolved config: written as config.yaml next to "
-                             "summary.md (its hash must match --config-hash when both are given)")
-    parser.add_argument("--benchmarks-dir", default="logs/benchmarks",
-                        help="Snakemake benchmark files: wall time per stage")
+    parser.add_argument(
+        "--resolved-config",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="the run's resolved config: written as config.yaml next to "
+        "summary.md (its hash must match --config-hash when both are given)",
+    )
+    parser.add_argument(
+        "--benchmarks-dir",
+        default="logs/benchmarks",
+        help="Snakemake benchmark files: wall time per stage",
+    )
     parser.add_argument("--out-dir", required=True, help="the report's directory")
 
 

@@ -17,10 +17,15 @@ LOADS_MODEL = True
 
 def add_arguments(parser) -> None:
     parser.add_argument("--init", required=True, help="the model fine-tuned (base or M_{k-1})")
-    parser.add_argument("--data", nargs="+", required=True,
-                        help="improved-action parquet files (iterations 1…k, or k alone)")
-    parser.add_argument("--cfg", type=json_object, required=True,
-                        help="the rise.train config (JSON)")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        help="improved-action parquet files (iterations 1…k, or k alone)",
+    )
+    parser.add_argument(
+        "--cfg", type=json_object, required=True, help="the rise.train config (JSON)"
+    )
     parser.add_argument("--out", required=True, help="the model directory written (M_k)")
 
 
@@ -39,9 +44,18 @@ def run(args) -> None:
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, args.distributed)
     telemetry = train_rise(trainer, tokenizer, data, cfg)
-    trainer.save_pretrained(tokenizer, out, trained_model_files(
-        telemetry, out=out, method="rise", cfg={"rise_train": cfg}, init=init_dir,
-        data=", ".join(f"`{p}`" for p in data_paths)))
+    trainer.save_pretrained(
+        tokenizer,
+        out,
+        trained_model_files(
+            telemetry,
+            out=out,
+            method="rise",
+            cfg={"rise_train": cfg},
+            init=init_dir,
+            data=", ".join(f"`{p}`" for p in data_paths),
+        ),
+    )
     if trainer.is_main:
         log.info("trained on %d actions from %d file(s) -> %s", len(data), len(data_paths), out)
     trainer.close()

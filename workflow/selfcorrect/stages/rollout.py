@@ -18,10 +18,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, help="model directory")
     parser.add_argument("--name", required=True, help="model name recorded in the rows")
     parser.add_argument("--problems", required=True, help="the task split's problems parquet")
-    parser.add_argument("--cfg", type=json_object, required=True,
-                        help='JSON {"task_cfg": …, "rollout": engine settings, "sampling": …}: '
-                             "`sampling` is rollout.train for a training split, rollout.eval "
-                             "for a test split")
+    parser.add_argument(
+        "--cfg",
+        type=json_object,
+        required=True,
+        help='JSON {"task_cfg": …, "rollout": engine settings, "sampling": …}: '
+        "`sampling` is rollout.train for a training split, rollout.eval "
+        "for a test split",
+    )
     parser.add_argument("--out", required=True, help="the rollouts parquet written")
 
 
@@ -48,13 +52,26 @@ def run(args) -> None:
     sampling, samples = Sampling.from_config(sampling_cfg), int(sampling_cfg["samples"])
     prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
     rollouts = collect_rollouts(
-        backend, tokenizer, problems, prompts, task.instruction(task_cfg),
-        turns=rollout_cfg["turns"], samples=samples, sampling=sampling, model_name=args.name,
+        backend,
+        tokenizer,
+        problems,
+        prompts,
+        task.instruction(task_cfg),
+        turns=rollout_cfg["turns"],
+        samples=samples,
+        sampling=sampling,
+        model_name=args.name,
         window=rollout_cfg.get("window", 0),
         critique=task_cfg.get("critique_instruction", ""),
     )
     write_parquet(rollouts, args.out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()
-    log.info("%d rows (%d problems x %d samples x %d turns), truncated %.1f%% -> %s",
-             len(rollouts), len(problems), samples, rollout_cfg["turns"], 100 * truncated,
-             args.out)
+    log.info(
+        "%d rows (%d problems x %d samples x %d turns), truncated %.1f%% -> %s",
+        len(rollouts),
+        len(problems),
+        samples,
+        rollout_cfg["turns"],
+        100 * truncated,
+        args.out,
+    )

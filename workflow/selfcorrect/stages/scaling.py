@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser) -> None:
     parser.add_argument("--labels", required=True, help="K >= max(budgets) samples, two turns")
-    parser.add_argument("--budgets", type=int, nargs="+", required=True,
-                        help="the sample budgets of the curve")
+    parser.add_argument(
+        "--budgets", type=int, nargs="+", required=True, help="the sample budgets of the curve"
+    )
     parser.add_argument("--name", required=True, help="the model's name, recorded")
     parser.add_argument("--benchmark", required=True, help="the benchmark's name, recorded")
     parser.add_argument("--out", required=True, help="the curve's JSON written")
@@ -30,8 +31,11 @@ def run(args) -> None:
 
     labels = read_parquet(args.labels, "labels")
     curve = scaling_curve(labels, args.budgets, equivalence(labels))
-    result = {"model": args.name, "benchmark": args.benchmark,
-              "curve": curve.to_dict(orient="records")}
+    result = {
+        "model": args.name,
+        "benchmark": args.benchmark,
+        "curve": curve.to_dict(orient="records"),
+    }
     with atomic_path(args.out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1))
     log.info("%s on %s: %s", args.name, args.benchmark, result["curve"])

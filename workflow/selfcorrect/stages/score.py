@@ -22,19 +22,28 @@ LOADS_MODEL = True
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--method", required=True,
-                        help="score_stage1 | score_stage2 | single_turn | … (a loss in "
-                             "train/losses.py)")
+    parser.add_argument(
+        "--method",
+        required=True,
+        help="score_stage1 | score_stage2 | single_turn | … (a loss in train/losses.py)",
+    )
     parser.add_argument("--init", required=True, help="model directory the policy starts from")
     parser.add_argument("--ref", required=True, help="the frozen reference (the base model)")
     parser.add_argument("--problems", required=True, help="training problems parquet")
-    parser.add_argument("--offline-rollouts", help="base rollouts: Stage II's extra starting states")
+    parser.add_argument(
+        "--offline-rollouts", help="base rollouts: Stage II's extra starting states"
+    )
     parser.add_argument("--offline-labels", help="labels of --offline-rollouts")
-    parser.add_argument("--cfg", type=json_object, required=True,
-                        help='JSON {"task_cfg": …, "score": …}: the task\'s and the run\'s '
-                             "SCoRe settings, `steps` for this stage")
-    parser.add_argument("--checkpoints", required=True,
-                        help="checkpoint directory, outside --out (for resume)")
+    parser.add_argument(
+        "--cfg",
+        type=json_object,
+        required=True,
+        help='JSON {"task_cfg": …, "score": …}: the task\'s and the run\'s '
+        "SCoRe settings, `steps` for this stage",
+    )
+    parser.add_argument(
+        "--checkpoints", required=True, help="checkpoint directory, outside --out (for resume)"
+    )
     parser.add_argument("--out", required=True, help="the model directory written")
 
 
@@ -78,22 +87,49 @@ def run(args) -> None:
 
     def inputs() -> dict[str, str]:
         """What a checkpoint must have been trained from to be resumed, besides the config."""
-        return input_digests({"init": init_dir, "reference": ref_dir},
-                             {"problems": problems_path, "offline_rollouts": offline_rollouts,
-                              "offline_labels": offline_labels})
+        return input_digests(
+            {"init": init_dir, "reference": ref_dir},
+            {
+                "problems": problems_path,
+                "offline_rollouts": offline_rollouts,
+                "offline_labels": offline_labels,
+            },
+        )
 
-    recipe = ScoreRecipe(cfg, method, policy, reference, tokenizer, problems, task, task_cfg,
-                         Path(args.checkpoints), offline_starts(offline_rollouts, offline_labels),
-                         args.distributed, inputs)
+    recipe = ScoreRecipe(
+        cfg,
+        method,
+        policy,
+        reference,
+        tokenizer,
+        problems,
+        task,
+        task_cfg,
+        Path(args.checkpoints),
+        offline_starts(offline_rollouts, offline_labels),
+        args.distributed,
+        inputs,
+    )
     telemetry = recipe.train()
     # on N processes: rank 0 writes the whole model, gathered from every rank's partition
-    data = f"`{problems_path}`" + (f", offline starts `{offline_rollouts}`"
-                                   if offline_rollouts else "")
-    recipe.trainer.save_pretrained(tokenizer, out, trained_model_files(
-        telemetry, out=out, method=method, cfg={"task_cfg": task_cfg, "score": cfg},
-        init=init_dir, data=data))
+    data = f"`{problems_path}`" + (
+        f", offline starts `{offline_rollouts}`" if offline_rollouts else ""
+    )
+    recipe.trainer.save_pretrained(
+        tokenizer,
+        out,
+        trained_model_files(
+            telemetry,
+            out=out,
+            method=method,
+            cfg={"task_cfg": task_cfg, "score": cfg},
+            init=init_dir,
+            data=data,
+        ),
+    )
     if recipe.trainer.is_main:
         last = telemetry.iloc[-1].to_dict()
-        log.info("%s done: %s", method, {k: round(v, 3) for k, v in last.items()
-                                         if isinstance(v, float)})
+        log.info(
+            "%s done: %s", method, {k: round(v, 3) for k, v in last.items() if isinstance(v, float)}
+        )
     recipe.trainer.close()

@@ -17,8 +17,9 @@ LOADS_MODEL = True
 def add_arguments(parser) -> None:
     parser.add_argument("--init", required=True, help="the model fine-tuned (the base)")
     parser.add_argument("--data", required=True, help="the baseline-data parquet")
-    parser.add_argument("--cfg", type=json_object, required=True,
-                        help="the baselines.train config (JSON)")
+    parser.add_argument(
+        "--cfg", type=json_object, required=True, help="the baselines.train config (JSON)"
+    )
     parser.add_argument("--out", required=True, help="the model directory written")
 
 
@@ -34,9 +35,18 @@ def run(args) -> None:
     policy, tokenizer = load_model(args.init, device=args.device)
     trainer = distributed.setup(policy, cfg, args.distributed)
     telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")
-    trainer.save_pretrained(tokenizer, args.out, trained_model_files(
-        telemetry, out=args.out, method="sft", cfg={"baselines_train": cfg}, init=args.init,
-        data=f"`{args.data}`"))
+    trainer.save_pretrained(
+        tokenizer,
+        args.out,
+        trained_model_files(
+            telemetry,
+            out=args.out,
+            method="sft",
+            cfg={"baselines_train": cfg},
+            init=args.init,
+            data=f"`{args.data}`",
+        ),
+    )
     if trainer.is_main:
         log.info("fine-tuned on %d examples -> %s", len(data), args.out)
     trainer.close()
