@@ -8,6 +8,7 @@ import sys
 
 from selfcorrect.config import check_models, validate_config
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.methods import STAGE2, unused_settings
 
 try:
     config = validate_config(config, source="config")
@@ -81,11 +82,18 @@ def rollout_cfg(wildcards):
     r = config["rollout"]
     train = wildcards.split == "train"
     sampling = r["train" if train else "eval"]
-    engine = {"backend": r["backend"], "batch_size": r["batch_size"],
-              "turns": r["turns"] if train else r["eval_turns"],
-              "window": 0 if train else r["eval_window"]}
+    settings = rollout_engine(turns=r["turns"] if train else r["eval_turns"],
+                      window=0 if train else r["eval_window"])
     task = model_task_cfg(wildcards.task, wildcards.model)
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
+
+
+def rollout_engine(turns, window, limit=None):
+    """The rollout engine's settings of one `selfcorrect rollout` job: the run's backend and
+    batch size, the job's turns, context window and (optionally) first N problems."""
+    settings = {"backend": config["rollout"]["backend"],
+                "batch_size": config["rollout"]["batch_size"], "turns": turns, "window": window}
+    return settings if limit is None else {**settings, "limit": limit}
 
 
 def model_task_cfg(task, model):
@@ -137,21 +145,12 @@ wildcard_constraints:
     ablation="|".join(ABLATIONS),
 
 
-STAGE2_METHODS = {"score_stage2", "star_stage2"}  # both start from offline base attempts too
-# Settings a method never reads stay out of its config, so changing them does not rerun it.
-STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every", "credit"}
-UNUSED = {
-    "score_stage1": STAGE2_ONLY,
-    "single_turn": STAGE2_ONLY | {"beta2"},
-    "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
-    "star_stage2": {"alpha", "interleave_stage1_every", "beta2", "credit"},
-}
-
-
 def run_config(model):
+    """A SCoRe run's settings: those its method reads (selfcorrect/methods.py), so changing
+    another does not rerun it."""
     run = SCORE_RUNS[model]
     overrides = {k: v for k, v in run.items() if k not in ("method", "init", "steps")}
-    drop = UNUSED[run["method"]] | {"stage1_steps", "stage2_steps"}
+    drop = unused_settings(run["method"], _S) | {"stage1_steps", "stage2_steps"}
     cfg = {k: v for k, v in _S.items() if k not in drop}
     return {**cfg, "steps": run["steps"], **overrides}
 
@@ -171,7 +170,7 @@ def score_inputs(model):
             "ref": "results/models/base",
             "problems": f"results/data/{TRAIN_TASK}/train.parquet",
         }
-        if SCORE_RUNS[model]["method"] in STAGE2_METHODS:
+        if SCORE_RUNS[model]["method"] in STAGE2:  # offline base attempts as starts too
             files["offline_rollouts"] = f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
             files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
         return files
@@ -229,13 +228,11 @@ def previous_model(wildcards):
 
 def rise_collect_cfg(wildcards):
     c = R["collect"]
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": c["turns"], "limit": c["problems"], "window": c["window"]}
     sampling = {k: c[k] for k in ("temperature", "top_p", "max_new_tokens", "seed")}
     return as_json(
         {
             "task_cfg": {**task_cfg(TRAIN_TASK), "correction_instruction": R["feedback"]},
-            "rollout": engine,
+            "rollout": rollout_engine(c["turns"], c["window"], limit=c["problems"]),
             "sampling": {**sampling, "samples": c["samples"]},
         }
     )
@@ -264,8 +261,6 @@ def rise_train_cfg(wildcards):
 def rise_eval_cfg(wildcards):
     e = R["eval"]
     sequential = wildcards.mode == "sequential"
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": e["turns"] if sequential else 1, "window": e["window"]}
     sampling = {
         "samples": 1 if sequential else e["parallel_samples"],
         "temperature": 0.0 if sequential else e["parallel_temperature"],
@@ -274,7 +269,8 @@ def rise_eval_cfg(wildcards):
         "seed": e["seed"],
     }
     task = {**task_cfg(wildcards.benchmark), "correction_instruction": R["feedback"]}
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    settings = rollout_engine(e["turns"] if sequential else 1, e["window"])
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
 
 
 def rise_metrics_files(wildcards=None):
@@ -350,12 +346,11 @@ except SelfCorrectError as exc:
 
 
 def scaling_rollout_cfg(wildcards):
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": 2, "limit": SC["problems"], "window": 0}
     sampling = {"samples": max(SC["budgets"]), "temperature": SC["temperature"], "top_p": 1.0,
                 "max_new_tokens": SC["max_new_tokens"], "seed": SC["seed"]}
     task = model_task_cfg(wildcards.benchmark, wildcards.model)
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    settings = rollout_engine(turns=2, window=0, limit=SC["problems"])
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
 
 
 def scaling_files(wildcards=None):

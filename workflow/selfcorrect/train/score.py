@@ -35,6 +35,7 @@ from selfcorrect import tracking
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.device import autocast
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.methods import STAGE2
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout import get_backend
 from selfcorrect.rollout.backend import Generation, Sampling
@@ -42,8 +43,6 @@ from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
-# Stage II and its STaR ablation train both attempts and start from offline base attempts too.
-STAGE2 = ("score_stage2", "star_stage2")
 
 
 @dataclass
@@ -229,7 +228,7 @@ class ScoreRecipe:
         """Stage II's extra starting states: base-model first attempts, up to K per problem
         (the base rollouts may hold fewer; `update` groups them by problem whatever their
         number)."""
-        n_off = int(round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"]))
+        n_off = round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"])
         if not self.offline or n_off == 0:
             return []
         rng = random.Random(self.cfg["seed"] * 7919 + step)
