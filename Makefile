@@ -61,7 +61,7 @@ evidence: setup
 report: setup
 	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest tests --durations=25
 
 # The GPU path (docs/devices.md): tests/gpu, which `make test` skips without CUDA, here fails
@@ -71,7 +71,12 @@ test-gpu: setup
 	  f"make test-gpu: torch {torch.__version__} sees no CUDA device (a fresh venv: make setup TORCH=torch)")'
 	$(BIN)/python -m pytest tests/gpu -m gpu -v
 
+# Python by ruff (rules and formatting, configured in pyproject.toml), the rules by snakefmt
+# (formatting) and Snakemake's own linter; each fails on the first finding.
 lint: setup
+	$(BIN)/ruff check workflow tests
+	$(BIN)/ruff format --check workflow tests
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
 dryrun: setup

@@ -23,10 +23,18 @@ def tiny_llama():
 
     def build(layers: int = 2, tie: bool = True, vocab: int = 32) -> LlamaForCausalLM:
         torch.manual_seed(0)
-        return LlamaForCausalLM(LlamaConfig(
-            vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
-            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-            tie_word_embeddings=tie))
+        return LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=vocab,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=layers,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                max_position_embeddings=64,
+                tie_word_embeddings=tie,
+            )
+        )
 
     return build
 

@@ -43,8 +43,9 @@ def cpu_model() -> str:
 def git_commit() -> str | None:
     """The checkout's commit, when the workflow runs from a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip() or None
@@ -52,10 +53,21 @@ def git_commit() -> str | None:
 
 def snakemake_command(seed: int, out: Path, args) -> list[str]:
     config = [f"seed={seed}", *args.config]
-    return [sys.executable, "-m", "snakemake", "-s", str(Path(args.snakefile).resolve()),
-            "-d", str(out / f"seed-{seed}"), "--cores", str(args.cores_each),
-            "--configfile", *[str(Path(c).resolve()) for c in args.configfile],
-            "--config", *config]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(Path(args.snakefile).resolve()),
+        "-d",
+        str(out / f"seed-{seed}"),
+        "--cores",
+        str(args.cores_each),
+        "--configfile",
+        *[str(Path(c).resolve()) for c in args.configfile],
+        "--config",
+        *config,
+    ]
 
 
 def run_seed(seed: int, out: Path, args) -> tuple[int, float]:
@@ -63,32 +75,46 @@ def run_seed(seed: int, out: Path, args) -> tuple[int, float]:
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with log.open("w") as handle:
-        code = subprocess.call(snakemake_command(seed, out, args), stdout=handle,
-                               stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            snakemake_command(seed, out, args), stdout=handle, stderr=subprocess.STDOUT
+        )
     seconds = time.perf_counter() - start
-    print(f"seed {seed}: {'done' if code == 0 else f'failed (exit {code}), see {log}'} "
-          f"in {seconds / 60:.1f} min", flush=True)
+    print(
+        f"seed {seed}: {'done' if code == 0 else f'failed (exit {code}), see {log}'} "
+        f"in {seconds / 60:.1f} min",
+        flush=True,
+    )
     return code, seconds
 
 
-def run(args) -> int:
+def run_seeds(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cores = args.cores or os.cpu_count() or 1
     args.cores_each = max(1, cores // args.side_by_side)
     started = datetime.now(timezone.utc)
     start = time.perf_counter()
-    print(f"evidence: seeds {args.seeds}, {args.side_by_side} at a time, {args.cores_each} "
-          f"core(s) each; runs in {out}/seed-N, logs in logs/evidence/", flush=True)
+    print(
+        f"evidence: seeds {args.seeds}, {args.side_by_side} at a time, {args.cores_each} "
+        f"core(s) each; runs in {out}/seed-N, logs in logs/evidence/",
+        flush=True,
+    )
     with ThreadPoolExecutor(args.side_by_side) as pool:
         results = list(pool.map(lambda s: run_seed(s, out, args), args.seeds))
-    record = {"seeds": args.seeds, "configfile": args.configfile, "config": args.config,
-              "side_by_side": args.side_by_side, "cores_each": args.cores_each,
-              "started": started.isoformat(timespec="seconds"),
-              "wall_s": round(time.perf_counter() - start),
-              "seed_s": {str(s): round(t) for s, (_, t) in zip(args.seeds, results)},
-              "cpu": cpu_model(), "cpus": os.cpu_count(), "commit": git_commit(),
-              "command": "selfcorrect evidence run " + " ".join(sys.argv[3:])}
+    record = {
+        "seeds": args.seeds,
+        "configfile": args.configfile,
+        "config": args.config,
+        "side_by_side": args.side_by_side,
+        "cores_each": args.cores_each,
+        "started": started.isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - start),
+        "seed_s": {str(s): round(t) for s, (_, t) in zip(args.seeds, results)},
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "commit": git_commit(),
+        "command": "selfcorrect evidence run " + " ".join(sys.argv[3:]),
+    }
     (out / RUN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
     failed = [s for s, (code, _) in zip(args.seeds, results) if code]
     if failed:
@@ -107,11 +133,13 @@ def report(args) -> int:
     header = [
         "# Evidence: the embedded default over seeds",
         "",
-        f"Made by `{rec['command']}` then `selfcorrect evidence report "
-        f"{' '.join(sys.argv[3:])}` (`make evidence` runs both). Run started "
-        f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall on {rec['cpus']} CPUs "
-        f"({rec['cpu']}), {rec['side_by_side']} seed(s) at a time on {rec['cores_each']} "
-        f"core(s) each, at commit {rec.get('commit') or 'unknown'}.",
+        (
+            f"Made by `{rec['command']}` then `selfcorrect evidence report "
+            f"{' '.join(sys.argv[3:])}` (`make evidence` runs both). Run started "
+            f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall on {rec['cpus']} CPUs "
+            f"({rec['cpu']}), {rec['side_by_side']} seed(s) at a time on {rec['cores_each']} "
+            f"core(s) each, at commit {rec.get('commit') or 'unknown'}."
+        ),
     ]
     path = evidence.write(root, Path(args.out), args.benchmark, header)
     print(f"wrote {path}")
@@ -121,16 +149,33 @@ def report(args) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="evidence", required=True, metavar="<run|report>")
     r = sub.add_parser("run", help="one whole Snakemake run per seed, in <out>/seed-N")
-    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
-                   help="run seeds (`--config seed=N` of each run)")
-    r.add_argument("--configfile", nargs="+", default=["config/config.yaml"],
-                   help="the config of every seed (default: the embedded default)")
-    r.add_argument("--config", nargs="*", default=[],
-                   help="further KEY=VALUE overrides for every seed, as snakemake --config")
+    r.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 3, 4],
+        help="run seeds (`--config seed=N` of each run)",
+    )
+    r.add_argument(
+        "--configfile",
+        nargs="+",
+        default=["config/config.yaml"],
+        help="the config of every seed (default: the embedded default)",
+    )
+    r.add_argument(
+        "--config",
+        nargs="*",
+        default=[],
+        help="further KEY=VALUE overrides for every seed, as snakemake --config",
+    )
     r.add_argument("--out", default="results/evidence", help="where the seed directories go")
     r.add_argument("--cores", type=int, default=0, help="cores in all (default: every CPU)")
-    r.add_argument("--side-by-side", type=int, default=1,
-                   help="seeds run at once, the cores split evenly between them")
+    r.add_argument(
+        "--side-by-side",
+        type=int,
+        default=1,
+        help="seeds run at once, the cores split evenly between them",
+    )
     r.add_argument("--snakefile", default="Snakefile")
     p = sub.add_parser("report", help="seed means, intervals, findings and health")
     p.add_argument("--runs", default="results/evidence", help="what `evidence run` made")
@@ -138,5 +183,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", default="arith")
 
 
-def main(args) -> int:
-    return run(args) if args.evidence == "run" else report(args)
+def run(args) -> int:
+    return run_seeds(args) if args.evidence == "run" else report(args)

@@ -24,9 +24,39 @@ from selfcorrect.report.format import MISSING, pct, signed_pct
 from selfcorrect.report.training import HEALTH_LEGEND, run_health
 
 # Two-sided 95% quantiles of Student's t (df 1..30); beyond 30 the normal 1.96 is used.
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+_T975 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
+
 
 @dataclass(frozen=True)
 class Stat:
@@ -62,7 +92,7 @@ class Stat:
         return 1 if lo > 0 else -1 if hi < 0 else 0
 
     def text(self) -> str:
-        """"+4.4 ± 1.2 [+1.1, +7.7]" in percent."""
+        """ "+4.4 ± 1.2 [+1.1, +7.7]" in percent."""
         if not self.values:
             return MISSING
         if self.n < 2:
@@ -89,29 +119,72 @@ class Finding:
 # The SCoRe paper's MATH table and ablations (Kumar et al., 2024, Tables 2 and 4) and RISE's
 # iterations (Qu et al., 2024), as claims that a sign over seeds can confirm or refute.
 FINDINGS = [
-    Finding("the base model does not correct itself: Δ < 0", "base Δ −11.2",
-            ("base", "delta"), None, -1),
-    Finding("prompted Self-Refine does not help: Δ < 0", "Self-Refine Δ −1.0",
-            ("self_refine", "delta"), None, -1),
-    Finding("SCoRe corrects itself: Δ > 0", "SCoRe Δ +4.4 (Δc→i 1.4)",
-            ("score", "delta"), None, +1),
+    Finding(
+        "the base model does not correct itself: Δ < 0", "base Δ −11.2", ("base", "delta"), None, -1
+    ),
+    Finding(
+        "prompted Self-Refine does not help: Δ < 0",
+        "Self-Refine Δ −1.0",
+        ("self_refine", "delta"),
+        None,
+        -1,
+    ),
+    Finding(
+        "SCoRe corrects itself: Δ > 0", "SCoRe Δ +4.4 (Δc→i 1.4)", ("score", "delta"), None, +1
+    ),
     Finding("SCoRe's Δ above STaR's", "+4.4 vs +0.4", ("score", "delta"), ("star_1", "delta"), +1),
-    Finding("SCoRe's Δ above Pair-SFT's", "+4.4 vs +1.8", ("score", "delta"),
-            ("pair_sft", "delta"), +1),
-    Finding("multi-turn training matters: Δ above single-turn RL's", "+4.4 vs −2.4",
-            ("score", "delta"), ("score_single_turn", "delta"), +1),
-    Finding("Stage I matters: Δ above no-Stage-I's", "+4.4 vs +2.2", ("score", "delta"),
-            ("score_no_stage1", "delta"), +1),
-    Finding("reward shaping matters: Δ above no-shaping's", "+4.4 vs +2.6", ("score", "delta"),
-            ("score_no_shaping", "delta"), +1),
-    Finding("REINFORCE in Stage II: Δ above STaR-in-Stage-II's", "+4.4 vs +2.2",
-            ("score", "delta"), ("score_star_stage2", "delta"), +1),
-    Finding("RISE iteration 1: m1@t5 above m1@t1", "m1@t5 > m1@t1",
-            ("rise:rise_1", "m1@t5"), ("rise:rise_1", "m1@t1"), +1),
-    Finding("RISE iteration 2: m1@t5 above m1@t1", "m1@t5 > m1@t1",
-            ("rise:rise_2", "m1@t5"), ("rise:rise_2", "m1@t1"), +1),
-    Finding("RISE improves with iterations: m1@t5 of iteration 2 above iteration 1's",
-            "rising with iterations", ("rise:rise_2", "m1@t5"), ("rise:rise_1", "m1@t5"), +1),
+    Finding(
+        "SCoRe's Δ above Pair-SFT's", "+4.4 vs +1.8", ("score", "delta"), ("pair_sft", "delta"), +1
+    ),
+    Finding(
+        "multi-turn training matters: Δ above single-turn RL's",
+        "+4.4 vs −2.4",
+        ("score", "delta"),
+        ("score_single_turn", "delta"),
+        +1,
+    ),
+    Finding(
+        "Stage I matters: Δ above no-Stage-I's",
+        "+4.4 vs +2.2",
+        ("score", "delta"),
+        ("score_no_stage1", "delta"),
+        +1,
+    ),
+    Finding(
+        "reward shaping matters: Δ above no-shaping's",
+        "+4.4 vs +2.6",
+        ("score", "delta"),
+        ("score_no_shaping", "delta"),
+        +1,
+    ),
+    Finding(
+        "REINFORCE in Stage II: Δ above STaR-in-Stage-II's",
+        "+4.4 vs +2.2",
+        ("score", "delta"),
+        ("score_star_stage2", "delta"),
+        +1,
+    ),
+    Finding(
+        "RISE iteration 1: m1@t5 above m1@t1",
+        "m1@t5 > m1@t1",
+        ("rise:rise_1", "m1@t5"),
+        ("rise:rise_1", "m1@t1"),
+        +1,
+    ),
+    Finding(
+        "RISE iteration 2: m1@t5 above m1@t1",
+        "m1@t5 > m1@t1",
+        ("rise:rise_2", "m1@t5"),
+        ("rise:rise_2", "m1@t1"),
+        +1,
+    ),
+    Finding(
+        "RISE improves with iterations: m1@t5 of iteration 2 above iteration 1's",
+        "rising with iterations",
+        ("rise:rise_2", "m1@t5"),
+        ("rise:rise_1", "m1@t5"),
+        +1,
+    ),
 ]
 
 
@@ -139,9 +212,17 @@ def read_metrics(dirs: list[Path], benchmark: str) -> pd.DataFrame:
         rise = []
         for metrics in sorted((d / "results" / "rise_eval").glob(f"*/{benchmark}.json")):
             record = json.loads(metrics.read_text())
-            rise.append({"model": f"rise:{record['model']}", "seed": _seed(d),
-                         **{k: v for k, v in record["metrics"].items()
-                            if k.startswith(("m1@", "p1@", "acc@"))}})
+            rise.append(
+                {
+                    "model": f"rise:{record['model']}",
+                    "seed": _seed(d),
+                    **{
+                        k: v
+                        for k, v in record["metrics"].items()
+                        if k.startswith(("m1@", "p1@", "acc@"))
+                    },
+                }
+            )
         frames += [frame, pd.DataFrame(rise)]
     out = pd.concat([f for f in frames if len(f)], ignore_index=True)
     if out.empty:
@@ -198,28 +279,40 @@ def health(curves: pd.DataFrame, metrics: pd.DataFrame, models: list[str]) -> pd
     rows = []
     for model in models:
         log = curves[curves["model"] == model] if len(curves) else curves
-        row = {"model": model, "seeds": int((metrics["model"] == model).sum()),
-               "eval_truncation": stat(metrics, model, "truncation").mean,
-               "edit_rate": stat(metrics, model, "edit_rate").mean}
+        row = {
+            "model": model,
+            "seeds": int((metrics["model"] == model).sum()),
+            "eval_truncation": stat(metrics, model, "truncation").mean,
+            "edit_rate": stat(metrics, model, "edit_rate").mean,
+        }
         if len(log):
             runs = [run_health(part) for _, part in log.groupby("seed")]
-            row.update(max_kl=max(r["max_kl"] for r in runs),
-                       train_truncation=float(np.mean([r["train_truncation"] for r in runs])),
-                       diverged=sum(r["diverged"] for r in runs))
+            row.update(
+                max_kl=max(r["max_kl"] for r in runs),
+                train_truncation=float(np.mean([r["train_truncation"] for r in runs])),
+                diverged=sum(r["diverged"] for r in runs),
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------ writing
 
+
 def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|",
-            *["| " + " | ".join(r) + " |" for r in rows]]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(align) + "|",
+        *["| " + " | ".join(r) + " |" for r in rows],
+    ]
 
 
 def _mean_se(s: Stat) -> str:
-    return MISSING if not s.values else (
-        signed_pct(s.mean) if s.n < 2 else f"{signed_pct(s.mean)} ± {pct(s.se)}")
+    return (
+        MISSING
+        if not s.values
+        else (signed_pct(s.mean) if s.n < 2 else f"{signed_pct(s.mean)} ± {pct(s.se)}")
+    )
 
 
 def _level(s: Stat) -> str:
@@ -232,47 +325,110 @@ def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
     score_rows = []
     for m in models:
         per_seed = ", ".join(signed_pct(v) for v in values(metrics, (m, "delta")))
-        score_rows.append([m, _level(stat(metrics, m, "acc@t1")), _level(stat(metrics, m, "acc@t2")),
-                           _mean_se(stat(metrics, m, "delta")),
-                           _level(stat(metrics, m, "delta_i2c")),
-                           _level(stat(metrics, m, "delta_c2i")), per_seed])
-    out = ["## Self-correction, mean ± SE over seeds", "",
-           *_table(["model", "Acc@t1", "Acc@t2", "Δ(t1,t2)", "Δi→c", "Δc→i", "Δ of each seed"],
-                   score_rows, ["---", "---:", "---:", "---:", "---:", "---:", "---"]), ""]
+        score_rows.append(
+            [
+                m,
+                _level(stat(metrics, m, "acc@t1")),
+                _level(stat(metrics, m, "acc@t2")),
+                _mean_se(stat(metrics, m, "delta")),
+                _level(stat(metrics, m, "delta_i2c")),
+                _level(stat(metrics, m, "delta_c2i")),
+                per_seed,
+            ]
+        )
+    out = [
+        "## Self-correction, mean ± SE over seeds",
+        "",
+        *_table(
+            ["model", "Acc@t1", "Acc@t2", "Δ(t1,t2)", "Δi→c", "Δc→i", "Δ of each seed"],
+            score_rows,
+            ["---", "---:", "---:", "---:", "---:", "---:", "---"],
+        ),
+        "",
+    ]
     if "score" in models:
-        diff_rows = [[m, Stat(tuple(paired_delta(metrics, m))).text()]
-                     for m in models if m != "score"]
-        out += ["## SCoRe's Δ minus each arm's (paired by seed), mean ± SE [95% interval]", "",
-                *_table(["arm", "Δ(score) − Δ(arm)"], diff_rows, ["---", "---:"]), ""]
+        diff_rows = [
+            [m, Stat(tuple(paired_delta(metrics, m))).text()] for m in models if m != "score"
+        ]
+        out += [
+            "## SCoRe's Δ minus each arm's (paired by seed), mean ± SE [95% interval]",
+            "",
+            *_table(["arm", "Δ(score) − Δ(arm)"], diff_rows, ["---", "---:"]),
+            "",
+        ]
     rise = [m for m in dict.fromkeys(metrics["model"]) if m.startswith("rise:")]
     if rise:
-        cols = [c for c in metrics.columns if c.startswith(("m1@t", "p1@t"))
-                and metrics.loc[metrics["model"].isin(rise), c].notna().any()]
-        rise_rows = [[m.removeprefix("rise:"), *[_level(stat(metrics, m, c)) for c in cols]]
-                     for m in rise]
-        out += ["## RISE, sequential turns, mean ± SE over seeds", "",
-                *_table(["model", *cols], rise_rows, ["---"] + ["---:"] * len(cols)), ""]
-    found = [[f.claim, f.paper, m.text(), f"{sum(v * f.sign > 0 for v in m.values)}/{m.n}",
-              verdict(m, f.sign)]
-             for f in FINDINGS if values(metrics, f.a).size for m in [measure(metrics, f)]]
-    out += ["## Findings", "",
+        cols = [
+            c
+            for c in metrics.columns
+            if c.startswith(("m1@t", "p1@t"))
+            and metrics.loc[metrics["model"].isin(rise), c].notna().any()
+        ]
+        rise_rows = [
+            [m.removeprefix("rise:"), *[_level(stat(metrics, m, c)) for c in cols]] for m in rise
+        ]
+        out += [
+            "## RISE, sequential turns, mean ± SE over seeds",
+            "",
+            *_table(["model", *cols], rise_rows, ["---"] + ["---:"] * len(cols)),
+            "",
+        ]
+    found = [
+        [
+            f.claim,
+            f.paper,
+            m.text(),
+            f"{sum(v * f.sign > 0 for v in m.values)}/{m.n}",
+            verdict(m, f.sign),
+        ]
+        for f in FINDINGS
+        if values(metrics, f.a).size
+        for m in [measure(metrics, f)]
+    ]
+    out += [
+        "## Findings",
+        "",
+        (
             "Each claim holds (reproduced) when its quantity's 95% interval over seeds lies on "
-            "the paper's side of 0, fails (not reproduced) when it lies on the other side, and is "
-            "inconclusive when it holds 0. Seeds: how many seeds, one by one, fall on the paper's "
-            "side.", "",
-            *_table(["claim", "paper", "here: mean ± SE [95%]", "seeds", "verdict"], found,
-                    ["---", "---", "---:", "---:", "---"]), ""]
+            "the paper's side of 0, fails (not reproduced) when it lies on the other side, and "
+            "is inconclusive when it holds 0. Seeds: how many seeds, one by one, fall on the "
+            "paper's side."
+        ),
+        "",
+        *_table(
+            ["claim", "paper", "here: mean ± SE [95%]", "seeds", "verdict"],
+            found,
+            ["---", "---", "---:", "---:", "---"],
+        ),
+        "",
+    ]
     h = health(curves, metrics, models)
-    health_rows = [[r["model"], str(r["seeds"]), _num(r.get("max_kl")),
-                    pct(r.get("train_truncation")), pct(r["eval_truncation"]), pct(r["edit_rate"]),
-                    MISSING if pd.isna(r.get("diverged")) else f"{int(r['diverged'])}/{r['seeds']}"]
-                   for r in h.to_dict("records")]
-    out += ["## Training health", "", HEALTH_LEGEND + " Counted over seeds: the max KL of any "
-            "seed, the mean truncation, and how many seeds diverged; evaluation truncation and "
-            "edit rate are the greedy test attempts'.", "",
-            *_table(["arm", "seeds", "max KL", "train trunc.", "eval trunc.", "edit rate",
-                     "diverged"], health_rows, ["---", "---:", "---:", "---:", "---:", "---:",
-                                                "---:"]), ""]
+    health_rows = [
+        [
+            r["model"],
+            str(r["seeds"]),
+            _num(r.get("max_kl")),
+            pct(r.get("train_truncation")),
+            pct(r["eval_truncation"]),
+            pct(r["edit_rate"]),
+            MISSING if pd.isna(r.get("diverged")) else f"{int(r['diverged'])}/{r['seeds']}",
+        ]
+        for r in h.to_dict("records")
+    ]
+    out += [
+        "## Training health",
+        "",
+        HEALTH_LEGEND + " Counted over seeds: the max KL of any "
+        "seed, the mean truncation, and how many seeds diverged; evaluation truncation and "
+        "edit rate are the greedy test attempts'.",
+        "",
+        *_table(
+            ["arm", "seeds", "max KL", "train trunc.", "eval trunc.", "edit rate", "diverged"],
+            health_rows,
+            ["---", "---:", "---:", "---:", "---:", "---:", "---:"],
+        ),
+        "",
+    ]
     return out
 
 
@@ -293,8 +449,14 @@ def delta_figure(metrics: pd.DataFrame):
     colors = style.colors(models)
     for y, m in enumerate(models):
         s = stat(metrics, m, "delta")
-        ax.barh(y, 100 * s.mean, xerr=100 * s.se if s.n > 1 else None, color=colors[m],
-                capsize=3, height=0.6)
+        ax.barh(
+            y,
+            100 * s.mean,
+            xerr=100 * s.se if s.n > 1 else None,
+            color=colors[m],
+            capsize=3,
+            height=0.6,
+        )
         ax.plot([100 * v for v in s.values], [y] * s.n, "k.", ms=4)
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(range(len(models)), models)
@@ -316,8 +478,11 @@ def curves_figure(curves: pd.DataFrame):
         top, bottom = axes[i], axes[len(arms) + i]
         for seed, part in log.groupby("seed"):
             part = part.sort_values("step")
-            reward = part["reward_t2"] if "reward_t2" in part and part["reward_t2"].notna().any() \
+            reward = (
+                part["reward_t2"]
+                if "reward_t2" in part and part["reward_t2"].notna().any()
                 else part["reward_t1"]
+            )
             top.plot(part["step"], 100 * reward, lw=1, label=f"seed {seed}")
             for col, ls in (("kl_t1", ":"), ("kl_t2", "-")):
                 if col in part:
@@ -341,16 +506,38 @@ def write(root: Path, out_dir: Path, benchmark: str, header: list[str]) -> Path:
     metrics, curves = read_metrics(dirs, benchmark), read_curves(dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(metrics.to_csv(index=False), out_dir / "metrics.csv")
-    keep = [c for c in ("seed", "model", "step", "method", "reward_t1", "reward_t2", "kl_t1",
-                        "kl_t2", "truncation_t1", "truncation_t2", "edit_rate", "grad_norm")
-            if c in curves]
+    keep = [
+        c
+        for c in (
+            "seed",
+            "model",
+            "step",
+            "method",
+            "reward_t1",
+            "reward_t2",
+            "kl_t1",
+            "kl_t2",
+            "truncation_t1",
+            "truncation_t2",
+            "edit_rate",
+            "grad_norm",
+        )
+        if c in curves
+    ]
     if len(curves):
         write_text(curves[keep].to_csv(index=False, float_format="%.4g"), out_dir / "curves.csv")
         style.save(curves_figure(curves), out_dir / "curves.png")
     style.save(delta_figure(metrics), out_dir / "delta.png")
     seeds = ", ".join(str(_seed(d)) for d in dirs)
-    text = [*header, "", f"Seeds: {seeds} ({len(dirs)}). Benchmark: {benchmark}. Percent "
-            "throughout.", "", "![Δ per arm](delta.png)", "", *tables(metrics, curves)]
+    text = [
+        *header,
+        "",
+        f"Seeds: {seeds} ({len(dirs)}). Benchmark: {benchmark}. Percent throughout.",
+        "",
+        "![Δ per arm](delta.png)",
+        "",
+        *tables(metrics, curves),
+    ]
     if len(curves):
         text += ["## Training curves, every seed", "", "![curves](curves.png)", ""]
     write_text("\n".join(text), out_dir / "evidence.md")

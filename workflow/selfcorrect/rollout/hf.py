@@ -46,8 +46,9 @@ class HFBackend:
         pad = tok.pad_token_id
         device = model_device(self.model)  # the policy's, which training may have moved
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=device)
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch],
-                                 device=device)
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device
+        )
         sample = sampling.temperature > 0
         generated = self.model.generate(
             input_ids=input_ids,

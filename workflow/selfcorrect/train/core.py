@@ -39,8 +39,12 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     return torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)
 
 
-def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int,
-         device: torch.device | str = "cpu"):
+def pack(
+    prompts: list[tuple[int, ...]],
+    completions: list[tuple[int, ...]],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+):
     """Right-padded prompt+completion ids, attention mask, and the completion-token mask, on
     `device` (the model's: selfcorrect/device.py `model_device`); built on the host, then
     copied once each."""
@@ -93,8 +97,9 @@ class TrainState:
     telemetry: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState,
-                    fingerprint: dict[str, str]):
+def save_checkpoint(
+    path: Path, model, optimizer, scheduler, state: TrainState, fingerprint: dict[str, str]
+):
     with atomic_path(path / CHECKPOINT) as tmp:
         torch.save(
             {
@@ -113,8 +118,9 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState,
         )
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[str, str]
-                    ) -> TrainState | None:
+def load_checkpoint(
+    path: Path, model, optimizer, scheduler, fingerprint: dict[str, str]
+) -> TrainState | None:
     """Restore a run from `path` if a checkpoint trained from the same inputs is there
     (train/fingerprint.py); a checkpoint of other inputs is removed."""
     file = path / CHECKPOINT
@@ -136,14 +142,18 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[s
     return state
 
 
-def is_current(file: Path, recorded: dict | None, fingerprint: dict[str, str],
-               say: bool = True) -> bool:
+def is_current(
+    file: Path, recorded: dict | None, fingerprint: dict[str, str], say: bool = True
+) -> bool:
     """Whether the checkpoint `file` was trained from the inputs `fingerprint` describes; if
     not, one line says which inputs differ."""
     changed = differences(recorded, fingerprint)
     if changed and say:
-        log.warning("checkpoint %s was trained from other inputs (%s): starting fresh",
-                    file, ", ".join(changed))
+        log.warning(
+            "checkpoint %s was trained from other inputs (%s): starting fresh",
+            file,
+            ", ".join(changed),
+        )
     return not changed
 
 
