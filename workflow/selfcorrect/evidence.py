@@ -176,11 +176,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="seeds run at once, the cores split evenly between them",
     )
-    r.add_argument("--snakefile", default="Snakefile")
+    r.add_argument("--snakefile", default="Snakefile", help="the workflow to run")
     p = sub.add_parser("report", help="seed means, intervals, findings and health")
     p.add_argument("--runs", default="results/evidence", help="what `evidence run` made")
     p.add_argument("--out", default="docs/evidence", help="evidence.md and its figures")
-    p.add_argument("--benchmark", default="arith")
+    p.add_argument("--benchmark", default="arith", help="the benchmark whose metrics are read")
 
 
 def run(args) -> int:
