@@ -9,7 +9,7 @@ import pytest
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import evidence
-from selfcorrect.report.evidence import Finding, Stat, measure, verdict
+from selfcorrect.report.seed_stats import Finding, Stat, measure, verdict
 from selfcorrect.report.training import diverged
 
 
