@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 
-from selfcorrect.config import check_models, validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, check_models, validate_config
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.methods import STAGE2, unused_settings
 

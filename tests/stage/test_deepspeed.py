@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 
 pytest.importorskip("deepspeed")
@@ -68,7 +68,7 @@ def base(tmp_path_factory, save_tiny):
 
 def score_args(base, out, ck, stage, steps=4):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
     # P = 5 problems over 2 ranks: 3 and 2 problems, 2 and 1 micro-batches of 2 problems, so
     # the uneven split (a zero-weight micro-batch on rank 1) is exercised too

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from selfcorrect.config import validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.models.load import load_model
 from selfcorrect.models.pretrain import pretrain
 from selfcorrect.models.tiny import build_model, build_tokenizer
@@ -113,7 +113,7 @@ def test_pack_and_token_logprobs_stay_on_the_models_device(tok, model):
 @pytest.mark.parametrize("method", ["score_stage1", "score_stage2", "single_turn"])
 def test_a_score_update_runs_on_the_models_device(tok, model, method, tmp_path):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
     cfg.update(
         steps=1,

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
@@ -33,7 +33,7 @@ def digit_share(self, problem, gen):
 
 def score_cfg(**overrides):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
     cfg.update(
         steps=6,

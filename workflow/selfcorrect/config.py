@@ -200,6 +200,11 @@ def check_models(models: list[str], known: list[str], source: str = "config") ->
             )
 
 
+# score keys the workflow resolves into each run's `steps` and `lr` (rules/common.smk:
+# run_config); `selfcorrect score --cfg` takes neither.
+WORKFLOW_SCORE_KEYS = ("stage1_steps", "stage2_steps", "stage2_lr")
+
+
 def _stage_schemas(root: dict) -> dict[str, dict]:
     """What each `selfcorrect <stage> --cfg` takes, assembled from the config schema's own
     sections (so a key added there is accepted here): the same types, bounds and defaults as
@@ -221,7 +226,7 @@ def _stage_schemas(root: dict) -> dict[str, dict]:
         },
     }
     score = copy.deepcopy(props["score"])
-    for key in ("stage1_steps", "stage2_steps", "stage2_lr"):  # the workflow resolves these
+    for key in WORKFLOW_SCORE_KEYS:
         score["properties"].pop(key)
     score["properties"]["steps"] = {"type": "integer", "minimum": 1}
     score["properties"]["backend"] = backend
