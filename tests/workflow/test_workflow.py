@@ -141,8 +141,8 @@ def test_local_runs_start_the_long_trainers_first(fresh):
     }
     # Stage II from the base does Stage I's and Stage II's steps: the longest job
     assert score["score_no_stage1"] == max(score.values()) > score["score_stage1"]
-    # cost ~ steps x attempts: single-turn RL runs both stages' steps (40 + 30) on one attempt
-    assert score["score_single_turn"] == 70 and score["score_stage1"] == 2 * 40
+    # cost ~ steps x attempts: single-turn RL runs both stages' steps (60 + 30) on one attempt
+    assert score["score_single_turn"] == 90 and score["score_stage1"] == 2 * 60
     assert max(score.values()) < priority["results/rollouts/base/arith-train.parquet"]
 
 
