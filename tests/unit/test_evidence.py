@@ -88,7 +88,21 @@ def _seed_dir(root, seed, deltas, kl):
     log.to_parquet(d / "models" / "score" / "train_log.parquet")
     (d / "rise_eval" / "rise_1").mkdir(parents=True)
     (d / "rise_eval" / "rise_1" / "arith.json").write_text(
-        json.dumps({"model": "rise_1", "metrics": {"m1@t1": 0.4, "m1@t5": 0.45 + 0.01 * seed}})
+        json.dumps(  # the layout `selfcorrect rise-evaluate` writes
+            {
+                "model": "rise_1",
+                "benchmark": "arith",
+                "accuracy_by_turn": [0.4] * 5,
+                "metrics": {
+                    "n_problems": 10,
+                    "n_samples": 1,
+                    "turns": 5,
+                    "acc@t1": 0.4,
+                    "m1@t1": 0.4,
+                    "m1@t5": 0.45 + 0.01 * seed,
+                },
+            }
+        )
     )
 
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -49,6 +50,13 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip() or None
+
+
+def command_line() -> str:
+    """This command as typed, from `selfcorrect evidence` on (global options left out), quoted
+    so that it can be pasted into a shell."""
+    words = sys.argv[sys.argv.index("evidence") :] if "evidence" in sys.argv else sys.argv[1:]
+    return shlex.join(["selfcorrect", *words])
 
 
 def snakemake_command(seed: int, out: Path, args) -> list[str]:
@@ -113,7 +121,7 @@ def run_seeds(args) -> int:
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "commit": git_commit(),
-        "command": "selfcorrect evidence run " + " ".join(sys.argv[3:]),
+        "command": command_line(),
     }
     (out / RUN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
     failed = [s for s, (code, _) in zip(args.seeds, results) if code]
@@ -134,8 +142,8 @@ def report(args) -> int:
         "# Evidence: the embedded default over seeds",
         "",
         (
-            f"Made by `{rec['command']}` then `selfcorrect evidence report "
-            f"{' '.join(sys.argv[3:])}` (`make evidence` runs both). Run started "
+            f"Made by `{rec['command']}` then `{command_line()}` (`make evidence` runs "
+            "both). Run started "
             f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall on {rec['cpus']} CPUs "
             f"({rec['cpu']}), {rec['side_by_side']} seed(s) at a time on {rec['cores_each']} "
             f"core(s) each, at commit {rec.get('commit') or 'unknown'}."

@@ -55,7 +55,7 @@ _COLUMN_ORDER = [
 ONE_SEED = (
     "One run, one training seed: each ± below is a standard error over test problems, not over "
     "seeds. Findings that hold across seeds are in docs/evidence/evidence.md (`make evidence` "
-    "runs the embedded default over five seeds; `selfcorrect evidence` any config)."
+    "runs the embedded default over six seeds; `selfcorrect evidence` any config)."
 )
 LEGEND = (
     "Numbers are percent. Δ(t1,t2) = Acc@t2 − Acc@t1 ± its paired standard error; "
@@ -94,6 +94,12 @@ class Result:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def append_to_summary(out_dir: str | Path, text: str) -> None:
+    """Add `text` to the end of out_dir/summary.md (written by `build_report`), atomically."""
+    path = Path(out_dir) / "summary.md"
+    write_text(path.read_text().rstrip() + "\n\n" + text, path)
 
 
 def load_result(path: str | Path) -> Result:

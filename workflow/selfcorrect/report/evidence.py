@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from selfcorrect.report.format import MISSING, pct, signed_pct
+from selfcorrect.report.format import MISSING, pct, pct_se, signed_pct
 from selfcorrect.report.seed_stats import (
     FINDINGS,
     Stat,
+    arms,
+    difference,
     health,
     measure,
     read_curves,
@@ -34,30 +36,23 @@ def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
     ]
 
 
-def _mean_se(s: Stat) -> str:
-    return (
-        MISSING
-        if not s.values
-        else (signed_pct(s.mean) if s.n < 2 else f"{signed_pct(s.mean)} ± {pct(s.se)}")
-    )
-
-
 def _level(s: Stat) -> str:
     """An accuracy (unsigned) ± SE."""
     return MISSING if not s.values else (pct(s.mean) if s.n < 2 else f"{pct(s.mean)} ± {pct(s.se)}")
 
 
 def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
-    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("rise:")]
+    models = arms(metrics)
     score_rows = []
     for m in models:
-        per_seed = ", ".join(signed_pct(v) for v in values(metrics, (m, "delta")))
+        delta = stat(metrics, m, "delta")
+        per_seed = ", ".join(signed_pct(v) for v in delta.values)
         score_rows.append(
             [
                 m,
                 _level(stat(metrics, m, "acc@t1")),
                 _level(stat(metrics, m, "acc@t2")),
-                _mean_se(stat(metrics, m, "delta")),
+                pct_se(delta.mean, delta.se),
                 _level(stat(metrics, m, "delta_i2c")),
                 _level(stat(metrics, m, "delta_c2i")),
                 per_seed,
@@ -75,7 +70,9 @@ def tables(metrics: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
     ]
     if "score" in models:
         diff_rows = [
-            [m, Stat(tuple(paired_delta(metrics, m))).text()] for m in models if m != "score"
+            [m, difference(metrics, ("score", "delta"), (m, "delta")).text()]
+            for m in models
+            if m != "score"
         ]
         out += [
             "## SCoRe's Δ minus each arm's (paired by seed), mean ± SE [95% interval]",
@@ -163,15 +160,11 @@ def _num(value) -> str:
     return MISSING if value is None or pd.isna(value) else f"{value:.1f}"
 
 
-def paired_delta(metrics: pd.DataFrame, arm: str) -> pd.Series:
-    return (values(metrics, ("score", "delta")) - values(metrics, (arm, "delta"))).dropna()
-
-
 def delta_figure(metrics: pd.DataFrame):
     """Δ(t1,t2) per arm: the mean over seeds ± 1 SE, every seed as a dot."""
     from selfcorrect.report import style
 
-    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("rise:")]
+    models = arms(metrics)
     fig, (ax,) = style.panels(1, width=7.0, height=0.45 * len(models) + 1.2)
     colors = style.colors(models)
     for y, m in enumerate(models):

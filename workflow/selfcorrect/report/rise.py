@@ -6,9 +6,8 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from selfcorrect.artifacts import write_text
 from selfcorrect.report import style
-from selfcorrect.report.build import load_result
+from selfcorrect.report.build import append_to_summary, load_result
 from selfcorrect.report.format import pct
 
 
@@ -86,7 +85,6 @@ def append_rise(
     for path in rise_files:
         result = load_result(path)
         by_benchmark.setdefault(result.benchmark, []).append(result)
-    summary = (out / "summary.md").read_text()
     sections = [rise_section(results, bench) for bench, results in by_benchmark.items()]
-    write_text(summary.rstrip() + "\n\n" + "\n".join(sections), out / "summary.md")
+    append_to_summary(out, "\n".join(sections))
     style.save(rise_figure(by_benchmark, models), out / "rise_accuracy_per_turn.png")

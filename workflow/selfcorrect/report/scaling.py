@@ -8,9 +8,9 @@ from pathlib import Path
 
 from matplotlib.lines import Line2D
 
-from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
+from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
 
@@ -148,7 +148,6 @@ def append_scaling(files: list[str | Path], out_dir: str | Path, models: list[st
     """Add the scaling tables to summary.md and write scaling.png."""
     out = Path(out_dir)
     by_benchmark = load_curves(files)
-    summary = (out / "summary.md").read_text()
     sections = [scaling_section(c, models, b) for b, c in by_benchmark.items()]
-    write_text(summary.rstrip() + "\n\n" + "\n".join(sections), out / "summary.md")
+    append_to_summary(out, "\n".join(sections))
     style.save(scaling_figure(by_benchmark, models), out / "scaling.png")

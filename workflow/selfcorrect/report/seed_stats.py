@@ -9,7 +9,6 @@ model's seed-to-seed spread cancels out of them.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.report.build import load_result
 from selfcorrect.report.format import MISSING, pct, signed_pct
-from selfcorrect.report.training import run_health
+from selfcorrect.report.training import read_logs, run_health
 
 # Two-sided 95% quantiles of Student's t (df 1..30); beyond 30 the normal 1.96 is used.
+# fmt: off
 _T975 = [
     12.706,
     4.303,
@@ -54,6 +55,7 @@ _T975 = [
     2.045,
     2.042,
 ]
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,7 @@ class Stat:
         return (self.mean - half, self.mean + half)
 
     def side(self) -> int:
-        """+1 when the 95% interval lies above 0, −1 below, 0 when it holds 0 (or n < 2). An
-        interval of zero width at exactly 0 (every seed equal to 0) is 0's side: −0."""
+        """+1 when the 95% interval lies above 0, −1 below, 0 when it holds 0 (or n < 2)."""
         lo, hi = self.interval
         if math.isnan(lo):
             return 0
@@ -187,7 +188,7 @@ FINDINGS = [
 
 
 def seed_dirs(root: Path) -> list[Path]:
-    dirs = sorted(p for p in Path(root).glob("seed-*") if p.is_dir())
+    dirs = sorted((p for p in Path(root).glob("seed-*") if p.is_dir()), key=seed_of)
     if not dirs:
         raise SelfCorrectError(f"{root}: no seed-* directories (run `selfcorrect evidence run`)")
     return dirs
@@ -208,15 +209,15 @@ def read_metrics(dirs: list[Path], benchmark: str) -> pd.DataFrame:
         frame = pd.read_csv(path)
         frame = frame[frame["benchmark"] == benchmark].assign(seed=seed_of(d))
         rise = []
-        for metrics in sorted((d / "results" / "rise_eval").glob(f"*/{benchmark}.json")):
-            record = json.loads(metrics.read_text())
+        for path in sorted((d / "results" / "rise_eval").glob(f"*/{benchmark}.json")):
+            result = load_result(path)
             rise.append(
                 {
-                    "model": f"rise:{record['model']}",
+                    "model": f"rise:{result.model}",
                     "seed": seed_of(d),
                     **{
                         k: v
-                        for k, v in record["metrics"].items()
+                        for k, v in result.metrics.items()
                         if k.startswith(("m1@", "p1@", "acc@"))
                     },
                 }
@@ -232,10 +233,12 @@ def read_curves(dirs: list[Path]) -> pd.DataFrame:
     """Every RL arm's training log, one row per (seed, model, step)."""
     frames = []
     for d in dirs:
-        for log in sorted((d / "results" / "models").glob("*/train_log.parquet")):
-            frame = pd.read_parquet(log)
+        paths = {
+            p.parent.name: p for p in sorted((d / "results" / "models").glob("*/train_log.parquet"))
+        }
+        for model, frame in read_logs(paths).items():
             if "kl_t1" in frame:  # the RL arms; SFT logs carry no KL
-                frames.append(frame.assign(seed=seed_of(d), model=log.parent.name))
+                frames.append(frame.assign(seed=seed_of(d), model=model))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -252,12 +255,22 @@ def values(metrics: pd.DataFrame, term: Term) -> pd.Series:
     return rows.set_index("seed")[column].dropna().astype(float).sort_index()
 
 
-def measure(metrics: pd.DataFrame, finding: Finding) -> Stat:
-    """A finding's quantity over seeds: `a`, or `a − b` paired by seed."""
-    value = values(metrics, finding.a)
-    if finding.b is not None:
-        value = (value - values(metrics, finding.b)).dropna()
+def difference(metrics: pd.DataFrame, a: Term, b: Term | None = None) -> Stat:
+    """`a` over seeds, or `a − b` paired by seed (the seeds both have)."""
+    value = values(metrics, a)
+    if b is not None:
+        value = (value - values(metrics, b)).dropna()
     return Stat(tuple(value))
+
+
+def measure(metrics: pd.DataFrame, finding: Finding) -> Stat:
+    """A finding's quantity over seeds."""
+    return difference(metrics, finding.a, finding.b)
+
+
+def arms(metrics: pd.DataFrame) -> list[str]:
+    """The models of the self-correction tables, in report order (RISE's are apart)."""
+    return [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("rise:")]
 
 
 def verdict(value: Stat, sign: int) -> str:
@@ -266,7 +279,7 @@ def verdict(value: Stat, sign: int) -> str:
     side = value.side()
     if side == sign:
         return "reproduced"
-    if side == -sign or (value.se == 0 and value.mean * sign <= 0):
+    if side == -sign or (value.se == 0 and value.mean == 0):  # every seed exactly 0
         return "not reproduced"
     return "inconclusive"
 

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
+from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
 # A training run diverged when the KL of an attempt to the reference, averaged over its last
@@ -191,7 +191,6 @@ def write_training_plots(
     style.save(training_figure(logs), out / "training_curves.png")
     health = health_section(logs)
     if health and (out / "summary.md").exists():
-        summary = (out / "summary.md").read_text()
-        write_text(summary.rstrip() + "\n\n" + health, out / "summary.md")
+        append_to_summary(out, health)
     curve = read_logs({"base": pretrain_log})["base"] if pretrain_log else None
     style.save(pretraining_figure(curve), out / "pretraining.png")
