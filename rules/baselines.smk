@@ -9,13 +9,13 @@ rule baseline_data:
         unpack(baseline_data_inputs),
     output:
         "results/baselines/{baseline}/data.parquet",
-    params:
-        kind=baseline_kind,
-        iteration=baseline_iteration,
     log:
         "logs/baselines/{baseline}/data.log",
     conda:
         "../envs/selfcorrect.yaml"
+    params:
+        kind=baseline_kind,
+        iteration=baseline_iteration,
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect baseline-data --kind {params.kind} --rollouts {input.rollouts}"
@@ -29,18 +29,18 @@ rule baseline_sft:
         data="results/baselines/{baseline}/data.parquet",
     output:
         directory("results/models/{baseline}"),
-    params:
-        cfg=baseline_train_cfg,
-        launch=launcher,
     log:
         "logs/baselines/{baseline}/sft.log",
     benchmark:
         "logs/benchmarks/baselines/{baseline}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=baseline_train_cfg,
+        launch=launcher,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} sft --init {input.init} --data {input.data}"
@@ -60,18 +60,18 @@ rule scaling_rollout:
         problems="results/data/{benchmark}/test.parquet",
     output:
         "results/scaling/{model}/{benchmark}.rollouts.parquet",
-    params:
-        cfg=scaling_rollout_cfg,
-        launch=one_process,
     log:
         "logs/scaling/{model}/{benchmark}.rollout.log",
     benchmark:
         "logs/benchmarks/scaling/{model}/{benchmark}.tsv"
+    conda:
+        "../envs/rollout.yaml"
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
-    conda:
-        "../envs/rollout.yaml"
+    params:
+        cfg=scaling_rollout_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rollout --model {input.model} --name {wildcards.model}"
@@ -87,11 +87,11 @@ rule scaling_label:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     log:
         "logs/scaling/{model}/{benchmark}.label.log",
+    conda:
+        "../envs/selfcorrect.yaml"
     threads: threads_of("label")  # capped at --cores locally
     resources:
         **needs("label"),
-    conda:
-        "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
@@ -104,12 +104,12 @@ rule scaling_curve:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     output:
         "results/scaling/{model}/{benchmark}.json",
-    params:
-        budgets=SC["budgets"],
     log:
         "logs/scaling/{model}/{benchmark}.log",
     conda:
         "../envs/selfcorrect.yaml"
+    params:
+        budgets=SC["budgets"],
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect scaling --labels {input} --budgets {params.budgets} --name {wildcards.model}"

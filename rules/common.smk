@@ -6,8 +6,9 @@ import os
 import shlex
 import sys
 
-from selfcorrect.config import check_models, validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, check_models, validate_config
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.methods import STAGE2, unused_settings
 
 try:
     config = validate_config(config, source="config")
@@ -40,8 +41,12 @@ def as_json(obj):
 
 # The resolved config as the report records it, and its hash: only the sections of the tasks
 # this run uses (the schema fills in every task's defaults).
-RESOLVED = {**config, "tasks": {k: v for k, v in config["tasks"].items()
-                                if k in {TRAIN_TASK, *BENCHMARKS}}}
+RESOLVED = {
+    **config,
+    "tasks": {
+        k: v for k, v in config["tasks"].items() if k in {TRAIN_TASK, *BENCHMARKS}
+    },
+}
 CONFIG_HASH = hashlib.sha256(as_json(RESOLVED).encode()).hexdigest()[:12]
 
 
@@ -77,15 +82,29 @@ def base_model_cfg(wildcards):
 
 def rollout_cfg(wildcards):
     """Engine settings plus the sampling of this split only (train: K samples, T turns; test:
-    greedy, `eval_turns` attempts). Prompting baselines swap the instruction between attempts."""
+    greedy, `eval_turns` attempts). Prompting baselines swap the instruction between attempts.
+    """
     r = config["rollout"]
     train = wildcards.split == "train"
     sampling = r["train" if train else "eval"]
-    engine = {"backend": r["backend"], "batch_size": r["batch_size"],
-              "turns": r["turns"] if train else r["eval_turns"],
-              "window": 0 if train else r["eval_window"]}
+    settings = rollout_engine(
+        turns=r["turns"] if train else r["eval_turns"],
+        window=0 if train else r["eval_window"],
+    )
     task = model_task_cfg(wildcards.task, wildcards.model)
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
+
+
+def rollout_engine(turns, window, limit=None):
+    """The rollout engine's settings of one `selfcorrect rollout` job: the run's backend and
+    batch size, the job's turns, context window and (optionally) first N problems."""
+    settings = {
+        "backend": config["rollout"]["backend"],
+        "batch_size": config["rollout"]["batch_size"],
+        "turns": turns,
+        "window": window,
+    }
+    return settings if limit is None else {**settings, "limit": limit}
 
 
 def model_task_cfg(task, model):
@@ -97,7 +116,11 @@ def model_task_cfg(task, model):
 
 def model_dir(model):
     """A model's directory; prompting-only baselines are the base model under another prompt."""
-    return "results/models/base" if model in PROMPT_BASELINES else f"results/models/{model}"
+    return (
+        "results/models/base"
+        if model in PROMPT_BASELINES
+        else f"results/models/{model}"
+    )
 
 
 def rollout_model(wildcards):
@@ -105,7 +128,9 @@ def rollout_model(wildcards):
 
 
 def metrics_files(wildcards=None):
-    return expand("results/eval/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS)
+    return expand(
+        "results/eval/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS
+    )
 
 
 # SCoRe runs: model name -> (loss, the model it starts from, steps, config overrides).
@@ -113,54 +138,71 @@ def metrics_files(wildcards=None):
 # from the base model, so they are compared at equal compute.
 _S = config["score"]
 SCORE_RUNS = {
-    "score_stage1": {"method": "score_stage1", "init": "base", "steps": _S["stage1_steps"]},
-    "score": {"method": "score_stage2", "init": "score_stage1", "steps": _S["stage2_steps"]},
+    "score_stage1": {
+        "method": "score_stage1",
+        "init": "base",
+        "steps": _S["stage1_steps"],
+    },
+    "score": {
+        "method": "score_stage2",
+        "init": "score_stage1",
+        "steps": _S["stage2_steps"],
+    },
     "score_single_turn": {
-        "method": "single_turn", "init": "base", "steps": _S["stage1_steps"] + _S["stage2_steps"],
+        "method": "single_turn",
+        "init": "base",
+        "steps": _S["stage1_steps"] + _S["stage2_steps"],
     },
     "score_no_stage1": {
-        "method": "score_stage2", "init": "base", "steps": _S["stage1_steps"] + _S["stage2_steps"],
+        "method": "score_stage2",
+        "init": "base",
+        "steps": _S["stage1_steps"] + _S["stage2_steps"],
     },
     "score_no_shaping": {
-        "method": "score_stage2", "init": "score_stage1", "steps": _S["stage2_steps"],
+        "method": "score_stage2",
+        "init": "score_stage1",
+        "steps": _S["stage2_steps"],
         "alpha": 0.0,
     },
     # STaR in place of REINFORCE in Stage II (the paper's last ablation)
     "score_star_stage2": {
-        "method": "star_stage2", "init": "score_stage1", "steps": _S["stage2_steps"],
+        "method": "star_stage2",
+        "init": "score_stage1",
+        "steps": _S["stage2_steps"],
     },
 }
-ABLATIONS = [m.removeprefix("score_") for m in SCORE_RUNS if m not in ("score", "score_stage1")]
+ABLATIONS = [
+    m.removeprefix("score_") for m in SCORE_RUNS if m not in ("score", "score_stage1")
+]
 
 
 wildcard_constraints:
     ablation="|".join(ABLATIONS),
 
 
-STAGE2_METHODS = {"score_stage2", "star_stage2"}  # both start from offline base attempts too
-# Settings a method never reads stay out of its config, so changing them does not rerun it.
-STAGE2_ONLY = {"alpha", "offline_starts", "interleave_stage1_every", "credit"}
-UNUSED = {
-    "score_stage1": STAGE2_ONLY,
-    "single_turn": STAGE2_ONLY | {"beta2"},
-    "score_stage2": set() if _S["interleave_stage1_every"] else {"beta2"},
-    "star_stage2": {"alpha", "interleave_stage1_every", "beta2", "credit"},
-}
-
-
 def run_config(model):
+    """A SCoRe run's settings: those its method reads (selfcorrect/methods.py), so changing
+    another does not rerun it."""
     run = SCORE_RUNS[model]
     overrides = {k: v for k, v in run.items() if k not in ("method", "init", "steps")}
-    drop = UNUSED[run["method"]] | {"stage1_steps", "stage2_steps"}
+    drop = unused_settings(run["method"], _S) | {
+        "stage1_steps",
+        "stage2_steps",
+        "stage2_lr",
+    }
     cfg = {k: v for k, v in _S.items() if k not in drop}
+    if run["method"] in STAGE2 and _S["stage2_lr"] is not None:
+        cfg["lr"] = _S["stage2_lr"]
     return {**cfg, "steps": run["steps"], **overrides}
 
 
 def score_cfg(model):
     return lambda wildcards: as_json(
         # the rollout engine samples the policy's attempts (weights synced every step)
-        {"task_cfg": task_cfg(TRAIN_TASK),
-         "score": {**run_config(model), "backend": config["rollout"]["backend"]}}
+        {
+            "task_cfg": task_cfg(TRAIN_TASK),
+            "score": {**run_config(model), "backend": config["rollout"]["backend"]},
+        }
     )
 
 
@@ -171,8 +213,10 @@ def score_inputs(model):
             "ref": "results/models/base",
             "problems": f"results/data/{TRAIN_TASK}/train.parquet",
         }
-        if SCORE_RUNS[model]["method"] in STAGE2_METHODS:
-            files["offline_rollouts"] = f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
+        if SCORE_RUNS[model]["method"] in STAGE2:  # offline base attempts as starts too
+            files["offline_rollouts"] = (
+                f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
+            )
             files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
         return files
 
@@ -208,12 +252,16 @@ RISE_PLOT = "results/report/rise_accuracy_per_turn.png"
 
 
 def train_log_args():
-    logs = [f"{m}=results/models/{m}/train_log.parquet" for m in MODELS if m in SCORE_RUNS]
+    logs = [
+        f"{m}=results/models/{m}/train_log.parquet" for m in MODELS if m in SCORE_RUNS
+    ]
     return ("--train-logs " + " ".join(logs)) if logs else ""
 
 
 def pretrain_log_arg():
-    return "--pretrain-log results/models/base/pretrain_log.parquet" if TINY_BASE else ""
+    return (
+        "--pretrain-log results/models/base/pretrain_log.parquet" if TINY_BASE else ""
+    )
 
 
 # RISE: iteration k rolls out M_{k-1} (k = 1 rolls out the base model).
@@ -229,13 +277,14 @@ def previous_model(wildcards):
 
 def rise_collect_cfg(wildcards):
     c = R["collect"]
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": c["turns"], "limit": c["problems"], "window": c["window"]}
     sampling = {k: c[k] for k in ("temperature", "top_p", "max_new_tokens", "seed")}
     return as_json(
         {
-            "task_cfg": {**task_cfg(TRAIN_TASK), "correction_instruction": R["feedback"]},
-            "rollout": engine,
+            "task_cfg": {
+                **task_cfg(TRAIN_TASK),
+                "correction_instruction": R["feedback"],
+            },
+            "rollout": rollout_engine(c["turns"], c["window"], limit=c["problems"]),
             "sampling": {**sampling, "samples": c["samples"]},
         }
     )
@@ -264,8 +313,6 @@ def rise_train_cfg(wildcards):
 def rise_eval_cfg(wildcards):
     e = R["eval"]
     sequential = wildcards.mode == "sequential"
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": e["turns"] if sequential else 1, "window": e["window"]}
     sampling = {
         "samples": 1 if sequential else e["parallel_samples"],
         "temperature": 0.0 if sequential else e["parallel_temperature"],
@@ -274,14 +321,18 @@ def rise_eval_cfg(wildcards):
         "seed": e["seed"],
     }
     task = {**task_cfg(wildcards.benchmark), "correction_instruction": R["feedback"]}
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    settings = rollout_engine(e["turns"] if sequential else 1, e["window"])
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
 
 
 def rise_metrics_files(wildcards=None):
     if not RISE_ITERS:
         return []
-    return expand("results/rise_eval/{model}/{benchmark}.json", model=RISE_MODELS,
-                  benchmark=BENCHMARKS)
+    return expand(
+        "results/rise_eval/{model}/{benchmark}.json",
+        model=RISE_MODELS,
+        benchmark=BENCHMARKS,
+    )
 
 
 def rise_metrics_arg():
@@ -294,14 +345,19 @@ def rise_metrics_arg():
 # model prompted with another instruction between attempts.
 BL = config["baselines"]
 STAR_MODELS = [f"star_{k}" for k in range(1, BL["star_iterations"] + 1)]
-SFT_BASELINES = {"pair_sft": "pair_sft", "pair_sft_plus": "pair_sft_plus",
-                 **{m: "star" for m in STAR_MODELS}}
+SFT_BASELINES = {
+    "pair_sft": "pair_sft",
+    "pair_sft_plus": "pair_sft_plus",
+    **{m: "star" for m in STAR_MODELS},
+}
 # Prompting baselines: the base model under other prompts (task settings they override).
 # self_refine_critique is Madaan et al.'s critique-then-refine: feedback, then a refinement.
 PROMPT_BASELINES = {
     "self_refine": {"correction_instruction": BL["self_refine"]["instruction"]},
-    "self_refine_critique": {"critique_instruction": BL["self_refine"]["critique"],
-                             "correction_instruction": BL["self_refine"]["refine"]},
+    "self_refine_critique": {
+        "critique_instruction": BL["self_refine"]["critique"],
+        "correction_instruction": BL["self_refine"]["refine"],
+    },
 }
 
 
@@ -342,7 +398,13 @@ SC = config["scaling"]
 SCALING = SC["enabled"]
 
 # Every name in `models` is one the rules can build; a typo fails here, before the DAG is built.
-KNOWN_MODELS = ["base", *PROMPT_BASELINES, *SFT_BASELINES, *SCORE_RUNS, *RISE_MODELS[1:]]
+KNOWN_MODELS = [
+    "base",
+    *PROMPT_BASELINES,
+    *SFT_BASELINES,
+    *SCORE_RUNS,
+    *RISE_MODELS[1:],
+]
 try:
     check_models(MODELS, KNOWN_MODELS)
 except SelfCorrectError as exc:
@@ -350,18 +412,24 @@ except SelfCorrectError as exc:
 
 
 def scaling_rollout_cfg(wildcards):
-    engine = {"backend": config["rollout"]["backend"], "batch_size": config["rollout"]["batch_size"],
-              "turns": 2, "limit": SC["problems"], "window": 0}
-    sampling = {"samples": max(SC["budgets"]), "temperature": SC["temperature"], "top_p": 1.0,
-                "max_new_tokens": SC["max_new_tokens"], "seed": SC["seed"]}
+    sampling = {
+        "samples": max(SC["budgets"]),
+        "temperature": SC["temperature"],
+        "top_p": 1.0,
+        "max_new_tokens": SC["max_new_tokens"],
+        "seed": SC["seed"],
+    }
     task = model_task_cfg(wildcards.benchmark, wildcards.model)
-    return as_json({"task_cfg": task, "rollout": engine, "sampling": sampling})
+    settings = rollout_engine(turns=2, window=0, limit=SC["problems"])
+    return as_json({"task_cfg": task, "rollout": settings, "sampling": sampling})
 
 
 def scaling_files(wildcards=None):
     if not SCALING:
         return []
-    return expand("results/scaling/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS)
+    return expand(
+        "results/scaling/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS
+    )
 
 
 def scaling_arg():

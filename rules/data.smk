@@ -2,12 +2,12 @@ rule prepare_task:
     """A task split as problems: question, reference answer, tests."""
     output:
         "results/data/{task}/{split}.parquet",
-    params:
-        cfg=prepare_cfg,
     log:
         "logs/prepare_task/{task}-{split}.log",
     conda:
         "../envs/selfcorrect.yaml"
+    params:
+        cfg=prepare_cfg,
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect prepare --task {wildcards.task} --split {wildcards.split}"

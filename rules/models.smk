@@ -2,18 +2,18 @@ rule base_model:
     """The base model: the tiny Llama built and pre-trained, or a real model recorded."""
     output:
         directory("results/models/base"),
-    params:
-        cfg=base_model_cfg,
-        launch=one_process,
     log:
         "logs/base_model.log",
     benchmark:
         "logs/benchmarks/base_model.tsv"
+    conda:
+        "../envs/selfcorrect.yaml"
     threads: threads_of("pretrain")  # capped at --cores locally
     resources:
         **needs("pretrain"),
-    conda:
-        "../envs/selfcorrect.yaml"
+    params:
+        cfg=base_model_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} base-model --cfg {params.cfg:q} --out {output} > {log} 2>&1"

@@ -43,20 +43,28 @@ rule build_report:
             caption="../workflow/report/pretraining.rst",
             category="Training",
         ),
-        rise=report(
-            RISE_PLOT,
-            caption="../workflow/report/rise.rst",
-            category="RISE",
-        )
-        if RISE_ITERS
-        else [],
-        scaling=report(
-            "results/report/scaling.png",
-            caption="../workflow/report/scaling.rst",
-            category="Plots",
-        )
-        if SCALING
-        else [],
+        rise=(
+            report(
+                RISE_PLOT,
+                caption="../workflow/report/rise.rst",
+                category="RISE",
+            )
+            if RISE_ITERS
+            else []
+        ),
+        scaling=(
+            report(
+                "results/report/scaling.png",
+                caption="../workflow/report/scaling.rst",
+                category="Plots",
+            )
+            if SCALING
+            else []
+        ),
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/selfcorrect.yaml"
     params:
         metrics=metrics_files(),
         rise=rise_metrics_arg(),
@@ -66,10 +74,6 @@ rule build_report:
         scaling=scaling_arg(),
         config_hash=CONFIG_HASH,
         resolved_config=resolved_config,
-    log:
-        "logs/report.log",
-    conda:
-        "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect report --metrics {params.metrics} --models {params.models}"

@@ -14,18 +14,18 @@ rule rise_collect:
         problems=f"results/data/{TRAIN_TASK}/train.parquet",
     output:
         "results/rise/iter_{iter}/rollouts.parquet",
-    params:
-        cfg=rise_collect_cfg,
-        launch=one_process,
     log:
         "logs/rise/iter_{iter}/collect.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/collect.tsv"
+    conda:
+        "../envs/rollout.yaml"
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
-    conda:
-        "../envs/rollout.yaml"
+    params:
+        cfg=rise_collect_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rollout --model {input.model} --name rise_collect_{wildcards.iter}"
@@ -41,11 +41,11 @@ rule rise_label:
         "results/rise/iter_{iter}/labels.parquet",
     log:
         "logs/rise/iter_{iter}/label.log",
+    conda:
+        "../envs/selfcorrect.yaml"
     threads: threads_of("label")  # capped at --cores locally
     resources:
         **needs("label"),
-    conda:
-        "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
@@ -61,18 +61,18 @@ rule rise_improve:
         problems=f"results/data/{TRAIN_TASK}/train.parquet",
     output:
         "results/rise/iter_{iter}/improved.parquet",
-    params:
-        cfg=rise_improve_cfg,
-        launch=one_process,
     log:
         "logs/rise/iter_{iter}/improve.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/improve.tsv"
+    conda:
+        "../envs/rollout.yaml"
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
-    conda:
-        "../envs/rollout.yaml"
+    params:
+        cfg=rise_improve_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rise-improve --model {input.model}"
@@ -87,18 +87,18 @@ rule rise_train:
         data=rise_train_data,
     output:
         directory("results/models/rise_{iter}"),
-    params:
-        cfg=rise_train_cfg,
-        launch=launcher,
     log:
         "logs/rise/iter_{iter}/train.log",
     benchmark:
         "logs/benchmarks/rise/iter_{iter}/train.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=rise_train_cfg,
+        launch=launcher,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rise-train --init {input.init} --data {input.data}"
@@ -114,16 +114,16 @@ rule rise_eval_rollout:
         problems="results/data/{benchmark}/test.parquet",
     output:
         "results/rise_eval/{model}/{benchmark}-{mode}.parquet",
-    params:
-        cfg=rise_eval_cfg,
-        launch=one_process,
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.log",
+    conda:
+        "../envs/rollout.yaml"
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
-    conda:
-        "../envs/rollout.yaml"
+    params:
+        cfg=rise_eval_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rollout --model {input.model} --name {wildcards.model}"
@@ -139,11 +139,11 @@ rule rise_eval_label:
         "results/rise_eval/{model}/{benchmark}-{mode}.labels.parquet",
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.label.log",
+    conda:
+        "../envs/selfcorrect.yaml"
     threads: threads_of("label")  # capped at --cores locally
     resources:
         **needs("label"),
-    conda:
-        "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"

@@ -5,19 +5,19 @@ rule rollout:
         problems="results/data/{task}/{split}.parquet",
     output:
         "results/rollouts/{model}/{task}-{split}.parquet",
-    params:
-        cfg=rollout_cfg,
-        launch=one_process,
     log:
         "logs/rollout/{model}/{task}-{split}.log",
     benchmark:
         "logs/benchmarks/rollout/{model}/{task}-{split}.tsv"
     priority: split_priority
+    conda:
+        "../envs/rollout.yaml"
     threads: threads_of("generate")  # capped at --cores locally
     resources:
         **needs("generate"),
-    conda:
-        "../envs/rollout.yaml"
+    params:
+        cfg=rollout_cfg,
+        launch=one_process,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} rollout --model {input.model} --name {wildcards.model}"
@@ -34,11 +34,11 @@ rule label:
     log:
         "logs/label/{model}/{task}-{split}.log",
     priority: split_priority
+    conda:
+        "../envs/selfcorrect.yaml"
     threads: threads_of("label")  # capped at --cores locally
     resources:
         **needs("label"),
-    conda:
-        "../envs/selfcorrect.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
@@ -50,10 +50,16 @@ rule label:
 rule rollouts:
     """Target: the base model's rollouts on the training task's two splits."""
     input:
-        expand("results/rollouts/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),
+        expand(
+            "results/rollouts/base/{task}-{split}.parquet",
+            task=TRAIN_TASK,
+            split=SPLITS,
+        ),
 
 
 rule labels:
     """Target: the labels of the base model's rollouts."""
     input:
-        expand("results/labels/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS),
+        expand(
+            "results/labels/base/{task}-{split}.parquet", task=TRAIN_TASK, split=SPLITS
+        ),

@@ -9,21 +9,21 @@ rule score_stage1:
         unpack(score_inputs("score_stage1")),
     output:
         directory("results/models/score_stage1"),
-    params:
-        cfg=score_cfg("score_stage1"),
-        method=SCORE_RUNS["score_stage1"]["method"],
-        launch=launcher,
-        checkpoints="results/checkpoints/score_stage1",
     log:
         "logs/score/score_stage1.log",
     benchmark:
         "logs/benchmarks/score/score_stage1.tsv"
     priority: score_priority("score_stage1")
+    conda:
+        "../envs/train.yaml"
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=score_cfg("score_stage1"),
+        method=SCORE_RUNS["score_stage1"]["method"],
+        launch=launcher,
+        checkpoints="results/checkpoints/score_stage1",
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"
@@ -37,21 +37,21 @@ rule score_stage2:
         unpack(score_inputs("score")),
     output:
         directory("results/models/score"),
-    params:
-        cfg=score_cfg("score"),
-        method=SCORE_RUNS["score"]["method"],
-        launch=launcher,
-        checkpoints="results/checkpoints/score",
     log:
         "logs/score/score.log",
     benchmark:
         "logs/benchmarks/score/score.tsv"
     priority: score_priority("score")
+    conda:
+        "../envs/train.yaml"
     threads: threads_of("train")  # capped at --cores locally
     resources:
         **needs("train"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=score_cfg("score"),
+        method=SCORE_RUNS["score"]["method"],
+        launch=launcher,
+        checkpoints="results/checkpoints/score",
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"
@@ -66,22 +66,22 @@ rule score_ablation:
         unpack(ablation_inputs),
     output:
         directory("results/models/score_{ablation}"),
+    log:
+        "logs/score/score_{ablation}.log",
+    benchmark:
+        "logs/benchmarks/score/score_{ablation}.tsv"
+    priority: ablation_priority
+    conda:
+        "../envs/train.yaml"
+    threads: threads_of("train")  # capped at --cores locally
+    resources:
+        **needs("train"),
     params:
         cfg=ablation_cfg,
         method=ablation_method,
         offline=ablation_offline_args,
         launch=launcher,
         checkpoints="results/checkpoints/score_{ablation}",
-    log:
-        "logs/score/score_{ablation}.log",
-    benchmark:
-        "logs/benchmarks/score/score_{ablation}.tsv"
-    priority: ablation_priority
-    threads: threads_of("train")  # capped at --cores locally
-    resources:
-        **needs("train"),
-    conda:
-        "../envs/train.yaml"
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"

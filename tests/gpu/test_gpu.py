@@ -60,11 +60,28 @@ def test_a_score_update_on_the_gpu(tmp_path):
     cfg = validate_config({})["score"]
     for key in ("stage1_steps", "stage2_steps"):
         cfg.pop(key)
-    cfg.update(steps=1, problems_per_step=2, samples=2, max_new_tokens=8, backend="hf",
-               offline_starts=0.0, keep="last")
+    cfg.update(
+        steps=1,
+        problems_per_step=2,
+        samples=2,
+        max_new_tokens=8,
+        backend="hf",
+        offline_starts=0.0,
+        keep="last",
+    )
     problems = get_task("arith").problems("train", {"n_train": 4})
-    recipe = ScoreRecipe(cfg, "score_stage1", policy, copy.deepcopy(policy), tok, problems,
-                         get_task("arith"), {}, tmp_path, None)
+    recipe = ScoreRecipe(
+        cfg,
+        "score_stage1",
+        policy,
+        copy.deepcopy(policy),
+        tok,
+        problems,
+        get_task("arith"),
+        {},
+        tmp_path,
+        None,
+    )
     log = recipe.train()  # generation, labels, the update, a checkpoint
     assert recipe.trainer.device == torch.device("cuda", 0)
     assert all(p.is_cuda for p in policy.parameters())
@@ -81,9 +98,22 @@ def run_dag(root: Path, workdir: Path, device: str, *targets: str) -> None:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     cores = str(min(8, os.cpu_count() or 1))
     proc = subprocess.run(
-        [str(BIN / "snakemake"), "--cores", cores, "--configfile", "config/test.yaml",
-         "device.yaml", "--", *targets], cwd=workdir, capture_output=True, text=True, env=env,
-        check=False)
+        [
+            str(BIN / "snakemake"),
+            "--cores",
+            cores,
+            "--configfile",
+            "config/test.yaml",
+            "device.yaml",
+            "--",
+            *targets,
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 

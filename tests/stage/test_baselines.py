@@ -11,11 +11,8 @@ from selfcorrect.artifacts import read_parquet
 from selfcorrect.cli import main
 from selfcorrect.metrics import scaling_curve
 from selfcorrect.models.load import load_model
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.train import core
 from selfcorrect.train.rise import encode
-
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128}
 
 
 def cli(*args) -> int:
@@ -23,21 +20,62 @@ def cli(*args) -> int:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("baselines")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "base")
-    tok.save_pretrained(d / "base")
-    assert cli("prepare", "--task", "arith", "--split", "train", "--cfg", '{"n_train": 8}',
-               "--out", d / "train.parquet") == 0
-    rollout = {"task_cfg": {}, "rollout": {"backend": "hf", "batch_size": 64, "turns": 2},
-               "sampling": {"samples": 4, "temperature": 1.0, "top_p": 1.0,
-                            "max_new_tokens": 30, "seed": 0}}
-    assert cli("rollout", "--model", d / "base", "--name", "base", "--problems",
-               d / "train.parquet", "--cfg", json.dumps(rollout), "--out", d / "r.parquet") == 0
-    assert cli("label", "--rollouts", d / "r.parquet", "--problems", d / "train.parquet",
-               "--out", d / "l.parquet") == 0
+    save_tiny(d / "base", max_positions=128)
+    assert (
+        cli(
+            "prepare",
+            "--task",
+            "arith",
+            "--split",
+            "train",
+            "--cfg",
+            '{"n_train": 8}',
+            "--out",
+            d / "train.parquet",
+        )
+        == 0
+    )
+    rollout = {
+        "task_cfg": {},
+        "rollout": {"backend": "hf", "batch_size": 64, "turns": 2},
+        "sampling": {
+            "samples": 4,
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "max_new_tokens": 30,
+            "seed": 0,
+        },
+    }
+    assert (
+        cli(
+            "rollout",
+            "--model",
+            d / "base",
+            "--name",
+            "base",
+            "--problems",
+            d / "train.parquet",
+            "--cfg",
+            json.dumps(rollout),
+            "--out",
+            d / "r.parquet",
+        )
+        == 0
+    )
+    assert (
+        cli(
+            "label",
+            "--rollouts",
+            d / "r.parquet",
+            "--problems",
+            d / "train.parquet",
+            "--out",
+            d / "l.parquet",
+        )
+        == 0
+    )
     return d
 
 
@@ -56,14 +94,46 @@ def test_pair_sft_trains_towards_its_targets(run, tmp_path):
     labels = read_parquet(run / "l.parquet", "labels")
     labels.loc[(labels["turn"] == 1) & (labels["sample"] == 0), "reward"] = 1.0
     labels.to_parquet(tmp_path / "l.parquet")
-    assert cli("baseline-data", "--kind", "pair_sft_plus", "--rollouts", run / "r.parquet",
-               "--labels", tmp_path / "l.parquet", "--out", tmp_path / "data.parquet") == 0
+    assert (
+        cli(
+            "baseline-data",
+            "--kind",
+            "pair_sft_plus",
+            "--rollouts",
+            run / "r.parquet",
+            "--labels",
+            tmp_path / "l.parquet",
+            "--out",
+            tmp_path / "data.parquet",
+        )
+        == 0
+    )
     data = read_parquet(tmp_path / "data.parquet", "rise_data")
     assert len(data) == 8 * 4  # D+: every first attempt gets a partner
-    cfg = {"epochs": 3, "problems_per_batch": 4, "lr": 3e-3, "weight_decay": 0.0,
-           "warmup_steps": 0, "max_grad_norm": 1.0, "bf16": False, "seed": 0}
-    assert cli("sft", "--init", run / "base", "--data", tmp_path / "data.parquet",
-               "--cfg", json.dumps(cfg), "--out", tmp_path / "pair_sft_plus") == 0
+    cfg = {
+        "epochs": 3,
+        "problems_per_batch": 4,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "warmup_steps": 0,
+        "max_grad_norm": 1.0,
+        "bf16": False,
+        "seed": 0,
+    }
+    assert (
+        cli(
+            "sft",
+            "--init",
+            run / "base",
+            "--data",
+            tmp_path / "data.parquet",
+            "--cfg",
+            json.dumps(cfg),
+            "--out",
+            tmp_path / "pair_sft_plus",
+        )
+        == 0
+    )
     before, after = _nll(run / "base", data), _nll(tmp_path / "pair_sft_plus", data)
     assert after < before - 0.1, (before, after)
     assert (tmp_path / "pair_sft_plus" / "train_log.parquet").exists()
@@ -72,18 +142,56 @@ def test_pair_sft_trains_towards_its_targets(run, tmp_path):
 def test_baseline_data_rejects_single_turn_rollouts(run, tmp_path, capsys):
     r = read_parquet(run / "r.parquet", "rollouts")
     r[r["turn"] == 1].to_parquet(tmp_path / "one.parquet")
-    code = cli("baseline-data", "--kind", "star", "--rollouts", tmp_path / "one.parquet",
-               "--labels", run / "l.parquet", "--out", tmp_path / "x.parquet")
+    code = cli(
+        "baseline-data",
+        "--kind",
+        "star",
+        "--rollouts",
+        tmp_path / "one.parquet",
+        "--labels",
+        run / "l.parquet",
+        "--out",
+        tmp_path / "x.parquet",
+    )
     assert code == 2
     assert "one.parquet: baselines need two-attempt rollouts" in capsys.readouterr().err
     assert not (tmp_path / "x.parquet").exists()
 
 
 def test_scaling_stage_writes_the_curve(run, tmp_path):
-    assert cli("scaling", "--labels", run / "l.parquet", "--budgets", 2, 4, "--name", "base",
-               "--benchmark", "arith", "--out", tmp_path / "s.json") == 0
+    assert (
+        cli(
+            "scaling",
+            "--labels",
+            run / "l.parquet",
+            "--budgets",
+            2,
+            4,
+            "--name",
+            "base",
+            "--benchmark",
+            "arith",
+            "--out",
+            tmp_path / "s.json",
+        )
+        == 0
+    )
     curve = json.loads((tmp_path / "s.json").read_text())["curve"]
     expected = scaling_curve(read_parquet(run / "l.parquet", "labels"), [2, 4])
     assert curve == expected.to_dict(orient="records")
-    assert cli("scaling", "--labels", run / "l.parquet", "--budgets", 8, "--name", "base",
-               "--benchmark", "arith", "--out", tmp_path / "bad.json") == 2  # K = 4 < 8
+    assert (
+        cli(
+            "scaling",
+            "--labels",
+            run / "l.parquet",
+            "--budgets",
+            8,
+            "--name",
+            "base",
+            "--benchmark",
+            "arith",
+            "--out",
+            tmp_path / "bad.json",
+        )
+        == 2
+    )  # K = 4 < 8

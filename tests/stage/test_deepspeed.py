@@ -24,16 +24,15 @@ import torch
 from safetensors.torch import load_file
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import validate_config
-from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 
 pytest.importorskip("deepspeed")
-import psutil  # noqa: E402  (installed with deepspeed)
+import psutil  # installed with deepspeed
+
 pytestmark = [pytest.mark.deepspeed, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 64}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 # a user's launcher script: the package CLI with the synthetic reward patched in
 LAUNCHER = """\
@@ -48,41 +47,79 @@ TIMING = ["tokens_per_s", "seconds"]
 
 
 def env():
-    return {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "DS_ACCELERATOR": "cpu",
-            "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "workflow"),
+        "DS_ACCELERATOR": "cpu",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("ds")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
-    write_parquet(get_task("arith").problems("train", {"n_train": 24}), d / "train.parquet",
-                  "problems")
+    save_tiny(d / "model")
+    write_parquet(
+        get_task("arith").problems("train", {"n_train": 24}), d / "train.parquet", "problems"
+    )
     (d / "launch.py").write_text(LAUNCHER)
     return d
 
 
 def score_args(base, out, ck, stage, steps=4):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
     # P = 5 problems over 2 ranks: 3 and 2 problems, 2 and 1 micro-batches of 2 problems, so
     # the uneven split (a zero-weight micro-batch on rank 1) is exercised too
-    cfg.update(steps=steps, problems_per_step=5, samples=4, max_new_tokens=8, lr=3e-3,
-               warmup_steps=2, checkpoint_every=1, micro_batch_problems=2, bf16=False,
-               offline_starts=0.0, keep="best", best_window=2, beta1=0.01, beta2=0.1)
-    return ["--threads", "1", "--distributed", json.dumps({"zero_stage": stage, "offload": False}),
-            "score", "--method", "score_stage2", "--init", base / "model",
-            "--ref", base / "model", "--problems", base / "train.parquet",
-            "--cfg", json.dumps({"task_cfg": {}, "score": cfg}), "--checkpoints", ck, "--out", out]
+    cfg.update(
+        steps=steps,
+        problems_per_step=5,
+        samples=4,
+        max_new_tokens=8,
+        lr=3e-3,
+        warmup_steps=2,
+        checkpoint_every=1,
+        micro_batch_problems=2,
+        bf16=False,
+        offline_starts=0.0,
+        keep="best",
+        best_window=2,
+        beta1=0.01,
+        beta2=0.1,
+    )
+    return [
+        "--threads",
+        "1",
+        "--distributed",
+        json.dumps({"zero_stage": stage, "offload": False}),
+        "score",
+        "--method",
+        "score_stage2",
+        "--init",
+        base / "model",
+        "--ref",
+        base / "model",
+        "--problems",
+        base / "train.parquet",
+        "--cfg",
+        json.dumps({"task_cfg": {}, "score": cfg}),
+        "--checkpoints",
+        ck,
+        "--out",
+        out,
+    ]
 
 
 def launch(cmd, args, **kw):
-    return subprocess.Popen([*cmd, *map(str, args)], env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [*cmd, *map(str, args)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def finish(proc, timeout=600):
@@ -112,15 +149,22 @@ def score_plain(base):
 @pytest.mark.parametrize("stage", [2, 3])
 def test_score_two_processes_match_one(base, score_plain, stage):
     out = base / f"score_zero{stage}"
-    finish(launch([*TORCHRUN, base / "launch.py"],
-                  score_args(base, out, base / f"ck_zero{stage}", stage)))
+    finish(
+        launch(
+            [*TORCHRUN, base / "launch.py"], score_args(base, out, base / f"ck_zero{stage}", stage)
+        )
+    )
     assert_same_run(score_plain, out)
     log = pd.read_parquet(out / "train_log.parquet")
     assert log["grad_norm"].gt(0).all() and log["loss"].ne(0).all()  # a real signal moved
     # the DeepSpeed checkpoint of the last step, recorded as complete
     meta = json.loads((base / f"ck_zero{stage}" / "deepspeed.json").read_text())
-    assert meta == {"tag": "step4", "fingerprint": meta["fingerprint"], "world_size": 2,
-                    "zero_stage": stage}
+    assert meta == {
+        "tag": "step4",
+        "fingerprint": meta["fingerprint"],
+        "world_size": 2,
+        "zero_stage": stage,
+    }
     # what it was trained from (train/fingerprint.py), hashed on rank 0 and shared
     assert set(meta["fingerprint"]) == {"init", "reference", "problems", "config"}
 
@@ -129,8 +173,10 @@ def test_zero3_killed_run_resumes_to_the_same_result(base):
     """SIGKILL the whole launcher mid-run, rerun the same command: it resumes from the last
     complete DeepSpeed checkpoint and ends where the uninterrupted ZeRO-3 run ended."""
     steps, ck, out = 6, base / "ck_kill", base / "score_resumed"
-    whole = launch([*TORCHRUN, base / "launch.py"],
-                   score_args(base, base / "score_whole", base / "ck_whole", 3, steps))
+    whole = launch(
+        [*TORCHRUN, base / "launch.py"],
+        score_args(base, base / "score_whole", base / "ck_whole", 3, steps),
+    )
     finish(whole)
     killed = launch([*TORCHRUN, base / "launch.py"], score_args(base, out, ck, 3, steps))
     meta = ck / "deepspeed.json"
@@ -160,11 +206,19 @@ def rise_data(n_problems=7, per_problem=(1, 3)):
     for p in range(n_problems):
         for s in range(rng.integers(*per_problem, endpoint=True)):
             a, b = rng.integers(10, 99, size=2)
-            rows.append({"problem_id": f"p{p}", "sample": s, "turn": 2,
-                         "context": f"<|user|>{a}+{b}<|end|><|assistant|>",
-                         "action": f"{a + b}|{a}+{b}={a + b}|y" if s % 2 else f"{a}",
-                         "reward": float(s % 2), "current_reward": 0.0, "source": "self",
-                         "iteration": 1})
+            rows.append(
+                {
+                    "problem_id": f"p{p}",
+                    "sample": s,
+                    "turn": 2,
+                    "context": f"<|user|>{a}+{b}<|end|><|assistant|>",
+                    "action": f"{a + b}|{a}+{b}={a + b}|y" if s % 2 else f"{a}",
+                    "reward": float(s % 2),
+                    "current_reward": 0.0,
+                    "source": "self",
+                    "iteration": 1,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -172,19 +226,47 @@ def test_rise_two_processes_match_one(base):
     write_parquet(rise_data(), base / "improved.parquet", "rise_data")
     # 7 problems in batches of 3: the last batch has 1 problem, so rank 1 runs a zero-weight
     # backward there
-    train = {"train_from": "base", "loss": "awr", "tau": 0.4, "epochs": 2, "problems_per_batch": 3,
-             "lr": 3e-3, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0,
-             "bf16": False, "seed": 0}
+    train = {
+        "train_from": "base",
+        "loss": "awr",
+        "tau": 0.4,
+        "epochs": 2,
+        "problems_per_batch": 3,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "warmup_steps": 1,
+        "max_grad_norm": 1.0,
+        "bf16": False,
+        "seed": 0,
+    }
     runs = {}
-    for name, cmd, stage in [("plain", [sys.executable], 2), ("zero2", TORCHRUN, 2),
-                             ("zero3", TORCHRUN, 3)]:
+    for name, cmd, stage in [
+        ("plain", [sys.executable], 2),
+        ("zero2", TORCHRUN, 2),
+        ("zero3", TORCHRUN, 3),
+    ]:
         runs[name] = base / f"rise_{name}"
         # exactly the command the training rule runs
-        finish(launch([*cmd, "-m", "selfcorrect.cli"],
-                      ["--threads", "1", "--distributed",
-                       json.dumps({"zero_stage": stage, "offload": False}), "rise-train",
-                       "--init", base / "model", "--data", base / "improved.parquet",
-                       "--cfg", json.dumps(train), "--out", runs[name]]))
+        finish(
+            launch(
+                [*cmd, "-m", "selfcorrect.cli"],
+                [
+                    "--threads",
+                    "1",
+                    "--distributed",
+                    json.dumps({"zero_stage": stage, "offload": False}),
+                    "rise-train",
+                    "--init",
+                    base / "model",
+                    "--data",
+                    base / "improved.parquet",
+                    "--cfg",
+                    json.dumps(train),
+                    "--out",
+                    runs[name],
+                ],
+            )
+        )
     assert len(pd.read_parquet(runs["plain"] / "train_log.parquet")) == 6
     assert_same_run(runs["plain"], runs["zero2"])
     assert_same_run(runs["plain"], runs["zero3"])
@@ -199,31 +281,62 @@ def sft_traces(n_problems=5, samples=3):
             a, b = rng.integers(10, 99, size=2)
             ctx1 = f"<|user|>{a}+{b}<|end|><|assistant|>"
             y1 = f"{a + b}" if (p + s) % 2 else f"{a}"
-            rows.append({"problem_id": f"p{p}", "sample": s, "ctx1": ctx1, "y1": y1,
-                         "r1": float((p + s) % 2),
-                         "ctx2": f"{ctx1}{y1}<|end|><|user|>fix<|end|><|assistant|>",
-                         "y2": f"{a + b}|{a}+{b}={a + b}|y", "r2": float(s != 1)})
+            rows.append(
+                {
+                    "problem_id": f"p{p}",
+                    "sample": s,
+                    "ctx1": ctx1,
+                    "y1": y1,
+                    "r1": float((p + s) % 2),
+                    "ctx2": f"{ctx1}{y1}<|end|><|user|>fix<|end|><|assistant|>",
+                    "y2": f"{a + b}|{a}+{b}={a + b}|y",
+                    "r2": float(s != 1),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_sft_baselines_on_two_processes(base):
     """Every SFT-type baseline trains on 2 processes (their loss returns other statistics than
     RISE's, which once raised KeyError there); STaR's matches the 1-process run."""
-    from selfcorrect.stages.baselines import BUILDERS
+    from selfcorrect.train.baseline_data import BUILDERS
 
-    train = {"epochs": 1, "problems_per_batch": 3, "lr": 3e-3, "weight_decay": 0.0,
-             "warmup_steps": 0, "max_grad_norm": 1.0, "bf16": False, "seed": 0}
+    train = {
+        "epochs": 1,
+        "problems_per_batch": 3,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "warmup_steps": 0,
+        "max_grad_norm": 1.0,
+        "bf16": False,
+        "seed": 0,
+    }
     for kind, build in BUILDERS.items():
         data = build(sft_traces(), 1)
         assert len(data) > 0, kind
         write_parquet(data, base / f"{kind}.parquet", "rise_data")
         cmds = [("zero2", TORCHRUN)] + ([("plain", [sys.executable])] if kind == "star" else [])
         for name, cmd in cmds:
-            finish(launch([*cmd, "-m", "selfcorrect.cli"],
-                          ["--threads", "1", "--distributed",
-                           json.dumps({"zero_stage": 2, "offload": False}), "sft", "--init",
-                           base / "model", "--data", base / f"{kind}.parquet",
-                           "--cfg", json.dumps(train), "--out", base / f"{kind}_{name}"]))
+            finish(
+                launch(
+                    [*cmd, "-m", "selfcorrect.cli"],
+                    [
+                        "--threads",
+                        "1",
+                        "--distributed",
+                        json.dumps({"zero_stage": 2, "offload": False}),
+                        "sft",
+                        "--init",
+                        base / "model",
+                        "--data",
+                        base / f"{kind}.parquet",
+                        "--cfg",
+                        json.dumps(train),
+                        "--out",
+                        base / f"{kind}_{name}",
+                    ],
+                )
+            )
         log = pd.read_parquet(base / f"{kind}_zero2" / "train_log.parquet")
         assert len(log) == 2 and {"loss", "reward_mean"} <= set(log.columns), kind
     assert_same_run(base / "star_plain", base / "star_zero2")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from selfcorrect.config import validate_config
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.models.load import load_model
 from selfcorrect.models.pretrain import pretrain
 from selfcorrect.models.tiny import build_model, build_tokenizer
@@ -82,8 +82,9 @@ def gen(tok, prompt: str, text: str) -> Generation:
     def ids(s: str) -> tuple[int, ...]:
         return tuple(tok(s, add_special_tokens=False)["input_ids"])
 
-    return Generation(text, len(prompt), len(text) + 1, "stop", ids(text) + (tok.eos_token_id,),
-                      ids(prompt))
+    return Generation(
+        text, len(prompt), len(text) + 1, "stop", ids(text) + (tok.eos_token_id,), ids(prompt)
+    )
 
 
 def fixed_rollouts(tok, problems: int, k: int) -> list[Rollout]:
@@ -92,15 +93,18 @@ def fixed_rollouts(tok, problems: int, k: int) -> list[Rollout]:
     for i in range(problems):
         for s in range(k):
             y1 = gen(tok, f"<s><|user|>{i}+{s}=?<|end|><|assistant|>", str(i + s) * (s + 1))
-            y2 = gen(tok, f"<s><|user|>{i}+{s}=?<|end|><|assistant|>{y1.text}<|end|><|user|>"
-                          "again<|end|><|assistant|>", str(i + s + 1))
+            y2 = gen(
+                tok,
+                f"<s><|user|>{i}+{s}=?<|end|><|assistant|>{y1.text}<|end|><|user|>"
+                "again<|end|><|assistant|>",
+                str(i + s + 1),
+            )
             out.append(Rollout(i, y1, y2, float(s % 2), float((s + i) % 2)))
     return out
 
 
 def test_pack_and_token_logprobs_stay_on_the_models_device(tok, model):
-    ids, attention, mask = core.pack([(1, 2, 3), (4,)], [(5, 6), (7, 8, 9)], tok.pad_token_id,
-                                     META)
+    ids, attention, mask = core.pack([(1, 2, 3), (4,)], [(5, 6), (7, 8, 9)], tok.pad_token_id, META)
     assert {ids.device, attention.device, mask.device} == {META}
     logp = core.token_logprobs(model, ids, attention)
     assert logp.device == META and logp.shape == ids.shape
@@ -109,14 +113,22 @@ def test_pack_and_token_logprobs_stay_on_the_models_device(tok, model):
 @pytest.mark.parametrize("method", ["score_stage1", "score_stage2", "single_turn"])
 def test_a_score_update_runs_on_the_models_device(tok, model, method, tmp_path):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
-    cfg.update(steps=1, problems_per_step=2, samples=2, micro_batch_problems=1, bf16=True,
-               offline_starts=0.0, backend="hf")
+    cfg.update(
+        steps=1,
+        problems_per_step=2,
+        samples=2,
+        micro_batch_problems=1,
+        bf16=True,
+        offline_starts=0.0,
+        backend="hf",
+    )
     problems = get_task("arith").problems("train", {"n_train": 4})
     reference = copy.deepcopy(model)
-    recipe = ScoreRecipe(cfg, method, model, reference, tok, problems, get_task("arith"), {},
-                         tmp_path, None)
+    recipe = ScoreRecipe(
+        cfg, method, model, reference, tok, problems, get_task("arith"), {}, tmp_path, None
+    )
     assert recipe.trainer.device == META
     stats = recipe.update(fixed_rollouts(tok, problems=2, k=2), method)
     assert on_meta(recipe.policy) and on_meta(recipe.reference)
@@ -126,13 +138,15 @@ def test_a_score_update_runs_on_the_models_device(tok, model, method, tmp_path):
 
 @pytest.mark.parametrize("loss", ["rise_rwr", "rise_awr", "sft"])
 def test_a_rise_or_sft_update_runs_on_the_models_device(tok, model, loss):
-    data = pd.DataFrame({
-        "problem_id": ["a", "a", "b", "c"],
-        "context": ["<s><|user|>1+2=?<|end|><|assistant|>"] * 2
-                   + ["<s><|user|>3+4=?<|end|><|assistant|>", "<s><|user|>5=?<|end|><|assistant|>"],
-        "action": ["3", "12", "7", "five"],
-        "reward": [1.0, 0.0, 1.0, 0.5],
-    })
+    data = pd.DataFrame(
+        {
+            "problem_id": ["a", "a", "b", "c"],
+            "context": ["<s><|user|>1+2=?<|end|><|assistant|>"] * 2
+            + ["<s><|user|>3+4=?<|end|><|assistant|>", "<s><|user|>5=?<|end|><|assistant|>"],
+            "action": ["3", "12", "7", "five"],
+            "reward": [1.0, 0.0, 1.0, 0.5],
+        }
+    )
     cfg = validate_config({})["rise"]["train"]
     cfg.update(epochs=1, problems_per_batch=2, bf16=True)
     trainer = distributed.setup(model, cfg)
@@ -158,8 +172,10 @@ def test_the_hf_backend_generates_from_inputs_on_the_models_device(tok, model, m
 
     monkeypatch.setattr(model, "generate", generate)
     backend = HFBackend(model, tok, batch_size=2, progress=False)
-    backend.generate(["<s><|user|>1+1=?<|end|><|assistant|>", "<s><|user|>2=?<|end|>"],
-                     Sampling(max_new_tokens=4))
+    backend.generate(
+        ["<s><|user|>1+1=?<|end|><|assistant|>", "<s><|user|>2=?<|end|>"],
+        Sampling(max_new_tokens=4),
+    )
     assert seen == [(META, META)]
 
 

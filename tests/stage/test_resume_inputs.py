@@ -8,27 +8,21 @@ import logging
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_score import digit_share, score_cfg
+
 from selfcorrect import cli
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
-from test_score import TINY, digit_share, score_cfg
-
-
-def build_base(path, seed: int) -> None:
-    tok = build_tokenizer()
-    torch.manual_seed(seed)
-    build_model(tok, TINY).save_pretrained(path)
-    tok.save_pretrained(path)
 
 
 @pytest.fixture
 def data(tmp_path, monkeypatch):
     monkeypatch.setattr(ScoreRecipe, "reward", digit_share)
-    write_parquet(get_task("arith").problems("train", {"n_train": 8}), tmp_path / "train.parquet",
-                  "problems")
+    write_parquet(
+        get_task("arith").problems("train", {"n_train": 8}), tmp_path / "train.parquet", "problems"
+    )
     return tmp_path
 
 
@@ -36,10 +30,27 @@ def train(d, out: str, checkpoints: str, caplog, **overrides) -> tuple[dict, str
     cfg = {"task_cfg": {}, "score": score_cfg(steps=2, checkpoint_every=1, **overrides)}
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="selfcorrect"):
-        rc = cli.main(["--threads", "1", "score", "--method", "score_stage1",
-                       "--init", str(d / "base"), "--ref", str(d / "base"),
-                       "--problems", str(d / "train.parquet"), "--cfg", json.dumps(cfg),
-                       "--checkpoints", str(d / checkpoints), "--out", str(d / out)])
+        rc = cli.main(
+            [
+                "--threads",
+                "1",
+                "score",
+                "--method",
+                "score_stage1",
+                "--init",
+                str(d / "base"),
+                "--ref",
+                str(d / "base"),
+                "--problems",
+                str(d / "train.parquet"),
+                "--cfg",
+                json.dumps(cfg),
+                "--checkpoints",
+                str(d / checkpoints),
+                "--out",
+                str(d / out),
+            ]
+        )
     assert rc == 0
     return load_file(d / out / "model.safetensors"), caplog.text
 
@@ -48,16 +59,19 @@ def same(a: dict, b: dict) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_rebuilt_base_starts_fresh_instead_of_resuming_the_stale_checkpoint(data, caplog):
-    build_base(data / "base", seed=0)
+def test_a_rebuilt_base_starts_fresh_instead_of_resuming_the_stale_checkpoint(
+    data, caplog, save_tiny
+):
+    save_tiny(data / "base", seed=0)
     stale, _ = train(data, "stale", "ck", caplog)
     assert (data / "ck" / core.CHECKPOINT).exists()  # the finished run leaves its checkpoint
 
-    build_base(data / "base", seed=1)  # the base model rebuilt in place with other weights
+    save_tiny(data / "base", seed=1)  # the base model rebuilt in place with other weights
     rerun, text = train(data, "rerun", "ck", caplog)
     checkpoint = data / "ck" / core.CHECKPOINT
-    assert (f"checkpoint {checkpoint} was trained from other inputs (init, reference): "
-            "starting fresh") in text
+    assert (
+        f"checkpoint {checkpoint} was trained from other inputs (init, reference): starting fresh"
+    ) in text
     assert "resumed from" not in text
     assert not same(stale, rerun)
 
@@ -70,8 +84,8 @@ def test_a_rebuilt_base_starts_fresh_instead_of_resuming_the_stale_checkpoint(da
     assert same(again, rerun)
 
 
-def test_changed_problems_or_settings_are_named(data, caplog):
-    build_base(data / "base", seed=0)
+def test_changed_problems_or_settings_are_named(data, caplog, save_tiny):
+    save_tiny(data / "base", seed=0)
     train(data, "a", "ck", caplog)
     problems = get_task("arith").problems("train", {"n_train": 8, "seed": 5})
     write_parquet(problems, data / "train.parquet", "problems")
@@ -81,8 +95,8 @@ def test_changed_problems_or_settings_are_named(data, caplog):
     assert "was trained from other inputs (config): starting fresh" in text
 
 
-def test_a_checkpoint_without_a_fingerprint_is_not_resumed(data, caplog):
-    build_base(data / "base", seed=0)
+def test_a_checkpoint_without_a_fingerprint_is_not_resumed(data, caplog, save_tiny):
+    save_tiny(data / "base", seed=0)
     train(data, "a", "ck", caplog)
     file = data / "ck" / core.CHECKPOINT
     ckpt = torch.load(file, weights_only=False)

@@ -10,10 +10,7 @@ from safetensors.torch import load_file
 
 from selfcorrect.artifacts import read_parquet
 from selfcorrect.cli import main
-from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.tasks.base import RISE_FEEDBACK
-
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128}
 
 
 def cli(*args) -> int:
@@ -21,34 +18,118 @@ def cli(*args) -> int:
 
 
 @pytest.fixture(scope="module")
-def iteration(tmp_path_factory):
+def iteration(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("rise")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "base")
-    tok.save_pretrained(d / "base")
-    assert cli("prepare", "--task", "arith", "--split", "train", "--cfg", '{"n_train": 6}',
-               "--out", d / "train.parquet") == 0
+    save_tiny(d / "base", max_positions=128)
+    assert (
+        cli(
+            "prepare",
+            "--task",
+            "arith",
+            "--split",
+            "train",
+            "--cfg",
+            '{"n_train": 6}',
+            "--out",
+            d / "train.parquet",
+        )
+        == 0
+    )
     collect = {
         "task_cfg": {"correction_instruction": RISE_FEEDBACK},
         "rollout": {"backend": "hf", "batch_size": 64, "turns": 2, "limit": 4},
-        "sampling": {"samples": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 30,
-                     "seed": 0},
+        "sampling": {
+            "samples": 1,
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "max_new_tokens": 30,
+            "seed": 0,
+        },
     }
-    assert cli("rollout", "--model", d / "base", "--name", "m0", "--problems",
-               d / "train.parquet", "--cfg", json.dumps(collect), "--out", d / "rollouts.parquet") == 0
-    assert cli("label", "--rollouts", d / "rollouts.parquet", "--problems", d / "train.parquet",
-               "--out", d / "labels.parquet") == 0
-    improve = {"teacher": "solver", "best_of": 1, "temperature": 1.0, "max_new_tokens": 30,
-               "selection": "success", "batch_size": 64, "seed": 0}
-    assert cli("rise-improve", "--model", d / "base", "--rollouts", d / "rollouts.parquet",
-               "--labels", d / "labels.parquet", "--problems", d / "train.parquet",
-               "--iteration", 1, "--cfg", json.dumps(improve), "--out", d / "improved.parquet") == 0
-    train = {"train_from": "base", "loss": "awr", "tau": 0.4, "epochs": 2, "problems_per_batch": 2,
-             "lr": 3e-3, "weight_decay": 0.0, "warmup_steps": 0, "max_grad_norm": 1.0,
-             "bf16": False, "seed": 0}
-    assert cli("rise-train", "--init", d / "base", "--data", d / "improved.parquet", "--cfg",
-               json.dumps(train), "--out", d / "rise_1") == 0
+    assert (
+        cli(
+            "rollout",
+            "--model",
+            d / "base",
+            "--name",
+            "m0",
+            "--problems",
+            d / "train.parquet",
+            "--cfg",
+            json.dumps(collect),
+            "--out",
+            d / "rollouts.parquet",
+        )
+        == 0
+    )
+    assert (
+        cli(
+            "label",
+            "--rollouts",
+            d / "rollouts.parquet",
+            "--problems",
+            d / "train.parquet",
+            "--out",
+            d / "labels.parquet",
+        )
+        == 0
+    )
+    improve = {
+        "teacher": "solver",
+        "best_of": 1,
+        "temperature": 1.0,
+        "max_new_tokens": 30,
+        "selection": "success",
+        "batch_size": 64,
+        "seed": 0,
+    }
+    assert (
+        cli(
+            "rise-improve",
+            "--model",
+            d / "base",
+            "--rollouts",
+            d / "rollouts.parquet",
+            "--labels",
+            d / "labels.parquet",
+            "--problems",
+            d / "train.parquet",
+            "--iteration",
+            1,
+            "--cfg",
+            json.dumps(improve),
+            "--out",
+            d / "improved.parquet",
+        )
+        == 0
+    )
+    train = {
+        "train_from": "base",
+        "loss": "awr",
+        "tau": 0.4,
+        "epochs": 2,
+        "problems_per_batch": 2,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "warmup_steps": 0,
+        "max_grad_norm": 1.0,
+        "bf16": False,
+        "seed": 0,
+    }
+    assert (
+        cli(
+            "rise-train",
+            "--init",
+            d / "base",
+            "--data",
+            d / "improved.parquet",
+            "--cfg",
+            json.dumps(train),
+            "--out",
+            d / "rise_1",
+        )
+        == 0
+    )
     return d
 
 
@@ -75,7 +156,6 @@ def test_training_changes_the_parameters(iteration):
     after = load_file(iteration / "rise_1/model.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
-
     telemetry = pd.read_parquet(iteration / "rise_1/train_log.parquet")
     assert len(telemetry) == 4  # 2 epochs x 2 batches of 2 problems
     assert telemetry["loss"].iloc[-1] < telemetry["loss"].iloc[0]
@@ -84,29 +164,61 @@ def test_training_changes_the_parameters(iteration):
 def run_improve(iteration, tmp_path, improve: dict):
     """`selfcorrect rise-improve` on the iteration fixture's rollouts; its improved actions."""
     out = tmp_path / "improved.parquet"
-    assert cli("rise-improve", "--model", iteration / "base", "--rollouts",
-               iteration / "rollouts.parquet", "--labels", iteration / "labels.parquet",
-               "--problems", iteration / "train.parquet", "--iteration", 1, "--cfg",
-               json.dumps(improve), "--out", out) == 0
+    assert (
+        cli(
+            "rise-improve",
+            "--model",
+            iteration / "base",
+            "--rollouts",
+            iteration / "rollouts.parquet",
+            "--labels",
+            iteration / "labels.parquet",
+            "--problems",
+            iteration / "train.parquet",
+            "--iteration",
+            1,
+            "--cfg",
+            json.dumps(improve),
+            "--out",
+            out,
+        )
+        == 0
+    )
     return read_parquet(out, "rise_data")
 
 
 def test_self_distillation_selects_by_rule(iteration, tmp_path):
-    improve = {"teacher": "self", "best_of": 3, "temperature": 1.0, "max_new_tokens": 30,
-               "selection": "all", "batch_size": 64, "seed": 0}
+    improve = {
+        "teacher": "self",
+        "best_of": 3,
+        "temperature": 1.0,
+        "max_new_tokens": 30,
+        "selection": "all",
+        "batch_size": 64,
+        "seed": 0,
+    }
     improved = run_improve(iteration, tmp_path, improve)
     assert len(improved) % 3 == 0 and 4 * 3 <= len(improved) <= 8 * 3
     assert set(improved.source) == {"self"}
     # a turn-2 state exists only where turn 1's on-policy action and its 3 candidates all failed
     for (_, _), episode in improved.groupby(["problem_id", "sample"]):
         first = episode[episode.turn == 1]
-        assert (episode.turn.max() == 1) == bool((first.reward == 1).any()
-                                                 or (first.current_reward == 1).any())
+        assert (episode.turn.max() == 1) == bool(
+            (first.reward == 1).any() or (first.current_reward == 1).any()
+        )
 
 
 def test_on_policy_turn1_target(iteration, tmp_path):
-    improve = {"teacher": "solver", "best_of": 1, "temperature": 1.0, "max_new_tokens": 30,
-               "selection": "all", "batch_size": 64, "seed": 0, "turn1_target": "on_policy"}
+    improve = {
+        "teacher": "solver",
+        "best_of": 1,
+        "temperature": 1.0,
+        "max_new_tokens": 30,
+        "selection": "all",
+        "batch_size": 64,
+        "seed": 0,
+        "turn1_target": "on_policy",
+    }
     improved = run_improve(iteration, tmp_path, improve)
     rollouts = read_parquet(iteration / "rollouts.parquet", "rollouts")
     first = improved[improved.turn == 1]

@@ -19,13 +19,11 @@ import pytest
 import torch
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import validate_config
-from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
 
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 64}
 SYNTHETIC = "lambda self, problem, gen: sum(c.isdigit() for c in gen.text) / max(1, len(gen.text))"
 
 
@@ -35,22 +33,31 @@ def digit_share(self, problem, gen):
 
 def score_cfg(**overrides):
     cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         cfg.pop(key)
-    cfg.update(steps=6, problems_per_step=4, samples=4, max_new_tokens=8, lr=3e-3,
-               warmup_steps=0, checkpoint_every=2, micro_batch_problems=2, bf16=False,
-               offline_starts=0.0, keep="last", beta1=0.0, beta2=0.0)
+    cfg.update(
+        steps=6,
+        problems_per_step=4,
+        samples=4,
+        max_new_tokens=8,
+        lr=3e-3,
+        warmup_steps=0,
+        checkpoint_every=2,
+        micro_batch_problems=2,
+        bf16=False,
+        offline_starts=0.0,
+        keep="last",
+        beta1=0.0,
+        beta2=0.0,
+    )
     cfg.update(overrides)
     return cfg
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
+def base_dir(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("base")
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    build_model(tok, TINY).save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    save_tiny(d / "model")
     problems = get_task("arith").problems("train", {"n_train": 16})
     write_parquet(problems, d / "train.parquet", "problems")
     return d
@@ -60,11 +67,21 @@ def recipe(base_dir, tmp_path, method, monkeypatch, offline=None, **overrides):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setattr(ScoreRecipe, "reward", digit_share)
-    load = lambda: AutoModelForCausalLM.from_pretrained(base_dir / "model")  # noqa: E731
+    load = lambda: AutoModelForCausalLM.from_pretrained(base_dir / "model")
     problems = pd.read_parquet(base_dir / "train.parquet")
     tok = AutoTokenizer.from_pretrained(base_dir / "model")
-    return ScoreRecipe(score_cfg(**overrides), method, load(), load(), tok, problems,
-                       get_task("arith"), {}, tmp_path / method, offline)
+    return ScoreRecipe(
+        score_cfg(**overrides),
+        method,
+        load(),
+        load(),
+        tok,
+        problems,
+        get_task("arith"),
+        {},
+        tmp_path / method,
+        offline,
+    )
 
 
 @pytest.mark.parametrize("method", ["score_stage1", "score_stage2", "single_turn"])
@@ -89,15 +106,30 @@ def test_reward_rises_under_training(base_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("credit", ["per_attempt", "episode"])
 def test_stage2_offline_starts_with_fewer_samples_than_k_train_in_whole_groups(
-        base_dir, tmp_path, monkeypatch, credit):
+    base_dir, tmp_path, monkeypatch, credit
+):
     # 3 problems x K = 4 on-policy, plus one offline problem with only 2 base samples: blocks of
     # K mixed problems (and 14 rollouts are no multiple of 4, so the loss raised)
     problems = pd.read_parquet(base_dir / "train.parquet")
-    offline = pd.DataFrame({"problem_id": [p for p in problems["problem_id"] for _ in (0, 1)],
-                            "sample": [0, 1] * len(problems), "completion": "12",
-                            "reward": [1.0, 0.0] * len(problems)})
-    r = recipe(base_dir, tmp_path, "score_stage2", monkeypatch, offline=offline, steps=1,
-               problems_per_step=3, offline_starts=0.34, credit=credit)
+    offline = pd.DataFrame(
+        {
+            "problem_id": [p for p in problems["problem_id"] for _ in (0, 1)],
+            "sample": [0, 1] * len(problems),
+            "completion": "12",
+            "reward": [1.0, 0.0] * len(problems),
+        }
+    )
+    r = recipe(
+        base_dir,
+        tmp_path,
+        "score_stage2",
+        monkeypatch,
+        offline=offline,
+        steps=1,
+        problems_per_step=3,
+        offline_starts=0.34,
+        credit=credit,
+    )
     seen = []
     real = r.attempt_batch
     monkeypatch.setattr(r, "attempt_batch", lambda rs, turn: seen.append(rs) or real(rs, turn))
@@ -130,8 +162,7 @@ def test_stage1_keeps_attempt1_nearer_the_reference_than_stage2(base_dir, tmp_pa
 
 
 def test_interleaving_runs_stage1_steps_inside_stage2(base_dir, tmp_path, monkeypatch):
-    r = recipe(base_dir, tmp_path, "score_stage2", monkeypatch, steps=4,
-               interleave_stage1_every=2)
+    r = recipe(base_dir, tmp_path, "score_stage2", monkeypatch, steps=4, interleave_stage1_every=2)
     assert r.train()["method"].tolist() == ["score_stage2", "score_stage1"] * 2
 
 
@@ -143,13 +174,33 @@ def run_cli(base_dir, out, checkpoints, steps):
         "from selfcorrect.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    args = ["--threads", "1", "score", "--method", "score_stage2", "--init",
-            str(base_dir / "model"), "--ref", str(base_dir / "model"), "--problems",
-            str(base_dir / "train.parquet"), "--cfg", json.dumps(cfg), "--checkpoints",
-            str(checkpoints), "--out", str(out)]
+    args = [
+        "--threads",
+        "1",
+        "score",
+        "--method",
+        "score_stage2",
+        "--init",
+        str(base_dir / "model"),
+        "--ref",
+        str(base_dir / "model"),
+        "--problems",
+        str(base_dir / "train.parquet"),
+        "--cfg",
+        json.dumps(cfg),
+        "--checkpoints",
+        str(checkpoints),
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "workflow")}
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -174,8 +225,12 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_result(base_dir, tmp
     assert resumed.wait(timeout=300) == 0
     assert f"resumed from {checkpoint} at step {step_at_kill}" in resumed.stderr.read()
 
-    a = pd.read_parquet(tmp_path / "whole/train_log.parquet").drop(columns=["tokens_per_s", "seconds"])
-    b = pd.read_parquet(tmp_path / "resumed/train_log.parquet").drop(columns=["tokens_per_s", "seconds"])
+    a = pd.read_parquet(tmp_path / "whole/train_log.parquet").drop(
+        columns=["tokens_per_s", "seconds"]
+    )
+    b = pd.read_parquet(tmp_path / "resumed/train_log.parquet").drop(
+        columns=["tokens_per_s", "seconds"]
+    )
     pd.testing.assert_frame_equal(a, b)
     from safetensors.torch import load_file
 

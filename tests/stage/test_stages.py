@@ -12,11 +12,25 @@ from selfcorrect.cli import main
 
 TINY_BASE = {
     "source": "tiny",
-    "tiny": {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2,
-             "max_positions": 128},
-    "pretrain": {"steps": 40, "batch_size": 16, "lr": 3e-3, "warmup_steps": 5,
-                 "weight_decay": 0.0, "bf16": True, "eval_every": 20, "eval_problems": 8, "eval_max_new_tokens": 30,
-                 "seed": 0},
+    "tiny": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "layers": 1,
+        "heads": 2,
+        "max_positions": 128,
+    },
+    "pretrain": {
+        "steps": 40,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "warmup_steps": 5,
+        "weight_decay": 0.0,
+        "bf16": True,
+        "eval_every": 20,
+        "eval_problems": 8,
+        "eval_max_new_tokens": 30,
+        "seed": 0,
+    },
 }
 SAMPLING = {"top_p": 1.0, "max_new_tokens": 30, "seed": 0}
 ROLLOUT = {"backend": "auto", "batch_size": 64, "turns": 2}
@@ -35,20 +49,68 @@ def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("stages")
     cfg = json.dumps(TASK_CFG)
     for split in ("train", "test"):
-        assert cli("prepare", "--task", "arith", "--split", split, "--cfg", cfg,
-                   "--out", d / f"data/{split}.parquet") == 0
+        assert (
+            cli(
+                "prepare",
+                "--task",
+                "arith",
+                "--split",
+                split,
+                "--cfg",
+                cfg,
+                "--out",
+                d / f"data/{split}.parquet",
+            )
+            == 0
+        )
     base_cfg = {"base_model": TINY_BASE, "task": "arith", "task_cfg": TASK_CFG, "batch_size": 64}
     assert cli("base-model", "--cfg", json.dumps(base_cfg), "--out", d / "models/base") == 0
     for split, sampling in (("train", TRAIN), ("test", EVAL)):
         rollout_cfg = json.dumps({"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": sampling})
-        assert cli("rollout", "--model", d / "models/base", "--name", "base", "--problems",
-                   d / f"data/{split}.parquet", "--cfg", rollout_cfg,
-                   "--out", d / f"rollouts/{split}.parquet") == 0
-        assert cli("label", "--rollouts", d / f"rollouts/{split}.parquet", "--problems",
-                   d / f"data/{split}.parquet", "--out", d / f"labels/{split}.parquet") == 0
-    assert cli("evaluate", "--labels", d / "labels/test.parquet", "--name", "base",
-               "--benchmark", "arith", "--out-table", d / "eval/arith.parquet",
-               "--out-metrics", d / "eval/arith.json") == 0
+        assert (
+            cli(
+                "rollout",
+                "--model",
+                d / "models/base",
+                "--name",
+                "base",
+                "--problems",
+                d / f"data/{split}.parquet",
+                "--cfg",
+                rollout_cfg,
+                "--out",
+                d / f"rollouts/{split}.parquet",
+            )
+            == 0
+        )
+        assert (
+            cli(
+                "label",
+                "--rollouts",
+                d / f"rollouts/{split}.parquet",
+                "--problems",
+                d / f"data/{split}.parquet",
+                "--out",
+                d / f"labels/{split}.parquet",
+            )
+            == 0
+        )
+    assert (
+        cli(
+            "evaluate",
+            "--labels",
+            d / "labels/test.parquet",
+            "--name",
+            "base",
+            "--benchmark",
+            "arith",
+            "--out-table",
+            d / "eval/arith.parquet",
+            "--out-metrics",
+            d / "eval/arith.json",
+        )
+        == 0
+    )
     assert cli("report", "--metrics", d / "eval/arith.json", "--out-dir", d / "report") == 0
     return d
 
@@ -84,7 +146,7 @@ def test_rollouts_have_one_row_per_problem_sample_turn(run):
     # turn 2 reads turn 1's attempt and the correction instruction through the chat template
     first = train[train.turn == 1].set_index(["problem_id", "sample"]).sort_index()
     second = train[train.turn == 2].set_index(["problem_id", "sample"]).sort_index()
-    for (ctx, prev) in zip(second.context, first.completion):
+    for ctx, prev in zip(second.context, first.completion):
         assert f"<|assistant|>{prev}<|end|><|user|>recheck<|end|><|assistant|>" in ctx
     test = read_parquet(run / "rollouts/test.parquet", "rollouts")
     assert len(test) == 5 * 1 * 2 and set(test.temperature) == {0.0}
@@ -109,14 +171,29 @@ def test_report_files(run):
 def test_greedy_rollouts_are_reproducible(run, tmp_path):
     rollout_cfg = json.dumps({"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": EVAL})
     out = tmp_path / "again.parquet"
-    assert cli("rollout", "--model", run / "models/base", "--name", "base", "--problems",
-               run / "data/test.parquet", "--cfg", rollout_cfg, "--out", out) == 0
+    assert (
+        cli(
+            "rollout",
+            "--model",
+            run / "models/base",
+            "--name",
+            "base",
+            "--problems",
+            run / "data/test.parquet",
+            "--cfg",
+            rollout_cfg,
+            "--out",
+            out,
+        )
+        == 0
+    )
     a = read_parquet(out, "rollouts")
     b = read_parquet(run / "rollouts/test.parquet", "rollouts")
     assert a.completion.tolist() == b.completion.tolist()
 
 
 # Bad input: one line naming the culprit, a non-zero exit, no output left behind.
+
 
 def error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
@@ -133,8 +210,22 @@ def test_unknown_task(tmp_path, capsys):
 def test_missing_model_path(run, tmp_path, capsys):
     out = tmp_path / "r.parquet"
     cfg = json.dumps({"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": EVAL})
-    assert cli("rollout", "--model", tmp_path / "no_model", "--name", "x", "--problems",
-               run / "data/test.parquet", "--cfg", cfg, "--out", out) == 2
+    assert (
+        cli(
+            "rollout",
+            "--model",
+            tmp_path / "no_model",
+            "--name",
+            "x",
+            "--problems",
+            run / "data/test.parquet",
+            "--cfg",
+            cfg,
+            "--out",
+            out,
+        )
+        == 2
+    )
     line = error_line(capsys)
     assert "no_model" in line and "not found" in line
     assert not out.exists()
@@ -144,8 +235,10 @@ def test_parquet_with_a_missing_column(run, tmp_path, capsys):
     broken = tmp_path / "rollouts.parquet"
     pd.read_parquet(run / "rollouts/test.parquet").drop(columns="completion").to_parquet(broken)
     out = tmp_path / "labels.parquet"
-    assert cli("label", "--rollouts", broken, "--problems", run / "data/test.parquet",
-               "--out", out) == 2
+    assert (
+        cli("label", "--rollouts", broken, "--problems", run / "data/test.parquet", "--out", out)
+        == 2
+    )
     line = error_line(capsys)
     assert "rollouts.parquet" in line and "'completion'" in line
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["rollouts.parquet"]
@@ -159,8 +252,12 @@ def test_tiny_base_needs_a_task_with_transcripts(tmp_path, capsys):
 
 
 def test_a_local_model_source_is_saved_as_a_loadable_directory_with_a_card(run, tmp_path):
-    cfg = {"base_model": {**TINY_BASE, "source": str(run / "models/base")}, "task": "gsm8k",
-           "task_cfg": {}, "batch_size": 64}
+    cfg = {
+        "base_model": {**TINY_BASE, "source": str(run / "models/base")},
+        "task": "gsm8k",
+        "task_cfg": {},
+        "batch_size": 64,
+    }
     assert cli("base-model", "--cfg", json.dumps(cfg), "--out", tmp_path / "base") == 0
     assert (tmp_path / "base/model.safetensors").exists()
     assert f"base_model: {run / 'models/base'}" in (tmp_path / "base/README.md").read_text()
@@ -172,12 +269,17 @@ def test_a_local_model_source_is_saved_as_a_loadable_directory_with_a_card(run, 
     assert tok.padding_side == "left" and model.config.model_type == "llama"
     plain = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
     source = AutoModelForCausalLM.from_pretrained(run / "models/base")
-    assert all(a.equal(b) for a, b in zip(plain.state_dict().values(),
-                                          source.state_dict().values()))
+    assert all(
+        a.equal(b) for a, b in zip(plain.state_dict().values(), source.state_dict().values())
+    )
 
 
 def test_missing_local_model_source(tmp_path, capsys):
-    cfg = {"base_model": {**TINY_BASE, "source": str(tmp_path / "nowhere")}, "task": "gsm8k",
-           "task_cfg": {}, "batch_size": 64}
+    cfg = {
+        "base_model": {**TINY_BASE, "source": str(tmp_path / "nowhere")},
+        "task": "gsm8k",
+        "task_cfg": {},
+        "batch_size": 64,
+    }
     assert cli("base-model", "--cfg", json.dumps(cfg), "--out", tmp_path / "base") == 2
     assert "base_model.source" in error_line(capsys)

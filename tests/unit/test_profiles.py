@@ -9,8 +9,13 @@ import yaml
 
 # what tests/slurm/local_slurm.sh's cluster needs that a real one does not
 LOCAL_ONLY = {
-    "jobs", "latency-wait", "slurm-status-command", "slurm-init-seconds-before-status-checks",
-    "seconds-between-status-checks", "max-threads", "set-resources",
+    "jobs",
+    "latency-wait",
+    "slurm-status-command",
+    "slurm-init-seconds-before-status-checks",
+    "seconds-between-status-checks",
+    "max-threads",
+    "set-resources",
 }
 GPU_FAMILIES = ("generate", "train")
 
@@ -25,7 +30,7 @@ def gpu_rules(root) -> set[str]:
     for smk in (root / "rules").glob("*.smk"):
         for block in re.split(r"(?m)^rule ", smk.read_text())[1:]:
             name = block.split(":", 1)[0]
-            if re.search(r'needs\("(%s)"\)' % "|".join(GPU_FAMILIES), block):
+            if re.search(rf'needs\("({"|".join(GPU_FAMILIES)})"\)', block):
                 rules.add(name)
     return rules
 
@@ -55,5 +60,6 @@ def test_local_overlay_differs_only_in_what_the_test_cluster_needs(root):
     for rule, res in local["set-resources"].items():
         assert res["cpus_per_gpu"] == 1
         same = {k: v for k, v in res.items() if k != "cpus_per_gpu"}
-        assert same == {k: v for k, v in real["set-resources"][rule].items()
-                        if k != "cpus_per_gpu"}, rule
+        assert same == {
+            k: v for k, v in real["set-resources"][rule].items() if k != "cpus_per_gpu"
+        }, rule

@@ -20,7 +20,8 @@ def test_word_problem_text_answer_and_worked_solution():
     p = Problem("Mia", "pencils", 12, (Step("add", 7), Step("sub", 5), Step("mul", 2)))
     assert p.question == (
         "Mia has 12 pencils. She buys 7 more pencils. She then gives 5 pencils to a friend. "
-        "She then doubles the number of pencils. How many pencils does Mia have now?")
+        "She then doubles the number of pencils. How many pencils does Mia have now?"
+    )
     assert p.answer == 28
     assert p.solution == "12 + 7 = 19. 19 - 5 = 14. 14 * 2 = 28. The final answer is 28."
     assert Problem("Tom", "coins", 12, (Step("div", 3),)).answer == 4
@@ -61,9 +62,16 @@ def test_gguf_sources(tmp_path):
 
 def test_model_card_and_config(tmp_path):
     log = pd.DataFrame({"step": [0, 1], "reward_t2": [0.25, 0.5], "kl_t1": [0.0, 0.01]})
-    write_card(tmp_path, name="score", method="score_stage2", cfg={"score": {"alpha": 10.0}},
-               started_from="results/models/score_stage1", data="`train.parquet`",
-               metrics=training_metrics(log), base_model="package:x/y.gguf")
+    write_card(
+        tmp_path,
+        name="score",
+        method="score_stage2",
+        cfg={"score": {"alpha": 10.0}},
+        started_from="results/models/score_stage1",
+        data="`train.parquet`",
+        metrics=training_metrics(log),
+        base_model="package:x/y.gguf",
+    )
     card = (tmp_path / CARD).read_text()
     assert card.startswith("---\nlibrary_name: transformers")
     assert "base_model: package:x/y.gguf" in card and "| last reward_t2 | 0.5 |" in card
@@ -85,7 +93,9 @@ def test_top_layers_only_are_trained_and_backward_stops_there(tiny_llama):
         limit_trainable(model, 4)
     untied = tiny_llama(layers=2, tie=False)
     limit_trainable(untied, 1)
-    assert untied.lm_head.weight.requires_grad and not untied.model.embed_tokens.weight.requires_grad
+    assert (
+        untied.lm_head.weight.requires_grad and not untied.model.embed_tokens.weight.requires_grad
+    )
     fresh = tiny_llama(layers=2, tie=False)
     assert limit_trainable(fresh, 0) == sum(p.numel() for p in fresh.parameters())
 

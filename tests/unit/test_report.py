@@ -18,10 +18,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def two_turn(acc1, acc2, se, i2c, c2i, **extra):
     return {
-        "n_problems": 500, "n_samples": 1, "turns": 2, "acc@t1": acc1, "acc@t2": acc2,
-        "delta": acc2 - acc1, "delta_se": se, "delta_i2c": i2c, "delta_c2i": c2i,
-        "edit_rate": 0.3, "p1@t2": max(acc1, acc2) + 0.05, "m1@t2": acc2,
-        "truncation": 0.012, "mean_completion_tokens": 412.5, **extra,
+        "n_problems": 500,
+        "n_samples": 1,
+        "turns": 2,
+        "acc@t1": acc1,
+        "acc@t2": acc2,
+        "delta": acc2 - acc1,
+        "delta_se": se,
+        "delta_i2c": i2c,
+        "delta_c2i": c2i,
+        "edit_rate": 0.3,
+        "p1@t2": max(acc1, acc2) + 0.05,
+        "m1@t2": acc2,
+        "truncation": 0.012,
+        "mean_completion_tokens": 412.5,
+        **extra,
     }
 
 
@@ -30,15 +41,31 @@ def two_turn(acc1, acc2, se, i2c, c2i, **extra):
 FIXTURES = {
     "base-math.json": ("base", "MATH500", two_turn(0.526, 0.414, 0.022, 0.046, 0.158)),
     "score-math.json": ("score", "MATH500", two_turn(0.600, 0.644, 0.015, 0.058, 0.014)),
-    "base-he.json": ("base", "HumanEval", {**two_turn(0.537, 0.567, 0.03, 0.079, 0.049),
-                                           "n_problems": 164}),
-    "rise-he.json": ("rise", "HumanEval", {
-        "n_problems": 164, "n_samples": 5, "turns": 5,
-        **{f"acc@t{t}": a for t, a in enumerate([0.5, 0.55, 0.6, 0.6, 0.62], start=1)},
-        "delta": 0.05, "delta_se": 0.02, "delta_i2c": 0.1, "delta_c2i": 0.05, "edit_rate": 0.4,
-        "p1@t5": 0.7, "m1@t5": 0.58, "m5@t1": 0.55, "truncation": 0.0,
-        "mean_completion_tokens": 300.0,
-    }),
+    "base-he.json": (
+        "base",
+        "HumanEval",
+        {**two_turn(0.537, 0.567, 0.03, 0.079, 0.049), "n_problems": 164},
+    ),
+    "rise-he.json": (
+        "rise",
+        "HumanEval",
+        {
+            "n_problems": 164,
+            "n_samples": 5,
+            "turns": 5,
+            **{f"acc@t{t}": a for t, a in enumerate([0.5, 0.55, 0.6, 0.6, 0.62], start=1)},
+            "delta": 0.05,
+            "delta_se": 0.02,
+            "delta_i2c": 0.1,
+            "delta_c2i": 0.05,
+            "edit_rate": 0.4,
+            "p1@t5": 0.7,
+            "m1@t5": 0.58,
+            "m5@t1": 0.55,
+            "truncation": 0.0,
+            "mean_completion_tokens": 300.0,
+        },
+    ),
 }
 
 
@@ -46,8 +73,11 @@ def write_metrics(directory, name, model, benchmark, metrics):
     turns = metrics["turns"]
     curve = [metrics[f"acc@t{t}"] for t in range(1, turns + 1)]
     path = directory / name
-    path.write_text(json.dumps({"model": model, "benchmark": benchmark, "metrics": metrics,
-                                "accuracy_by_turn": curve}))
+    path.write_text(
+        json.dumps(
+            {"model": model, "benchmark": benchmark, "metrics": metrics, "accuracy_by_turn": curve}
+        )
+    )
     return path
 
 
@@ -106,11 +136,20 @@ def test_summary_notes_t_and_k_when_rows_differ(report):
 def test_metrics_csv_has_every_metric_as_fractions(report):
     out, _ = report
     df = pd.read_csv(out / "metrics.csv")
-    assert list(df.columns[:6]) == ["model", "benchmark", "n_problems", "n_samples", "turns",
-                                    "acc@t1"]
+    assert list(df.columns[:6]) == [
+        "model",
+        "benchmark",
+        "n_problems",
+        "n_samples",
+        "turns",
+        "acc@t1",
+    ]
     assert {"acc@t5", "p1@t2", "p1@t5", "m5@t1", "truncation"} <= set(df.columns)
     assert list(zip(df["model"], df["benchmark"])) == [
-        ("score", "MATH500"), ("base", "MATH500"), ("base", "HumanEval"), ("rise", "HumanEval")
+        ("score", "MATH500"),
+        ("base", "MATH500"),
+        ("base", "HumanEval"),
+        ("rise", "HumanEval"),
     ]
     base = df[(df["model"] == "base") & (df["benchmark"] == "MATH500")].iloc[0]
     assert base["delta"] == pytest.approx(-0.112)
@@ -127,7 +166,10 @@ def test_figures_are_valid_pngs(report):
         assert width > 200 and height > 100
     # atomic writes leave no temporary siblings behind
     assert sorted(p.name for p in out.iterdir()) == [
-        "accuracy_per_turn.png", "metrics.csv", "summary.md", "transitions.png"
+        "accuracy_per_turn.png",
+        "metrics.csv",
+        "summary.md",
+        "transitions.png",
     ]
 
 
@@ -140,8 +182,16 @@ def test_every_model_gets_its_own_colour():
 
 
 def test_single_turn_results_still_render(tmp_path):
-    metrics = {"n_problems": 10, "n_samples": 1, "turns": 1, "acc@t1": 0.3, "p1@t1": 0.3,
-               "m1@t1": 0.3, "truncation": 0.0, "mean_completion_tokens": 12.0}
+    metrics = {
+        "n_problems": 10,
+        "n_samples": 1,
+        "turns": 1,
+        "acc@t1": 0.3,
+        "p1@t1": 0.3,
+        "m1@t1": 0.3,
+        "truncation": 0.0,
+        "mean_completion_tokens": 12.0,
+    }
     path = write_metrics(tmp_path, "one.json", "tiny", "toy", metrics)
     build_report([path], tmp_path / "out")
     lines = (tmp_path / "out" / "summary.md").read_text().splitlines()
@@ -155,12 +205,24 @@ def test_single_turn_results_still_render(tmp_path):
         ("{not json", "not valid JSON"),
         ('["a list"]', "expected a JSON object"),
         ('{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5]}', "missing key 'metrics'"),
-        ('{"model": "m", "benchmark": "b", "metrics": {"turns": 1}, "accuracy_by_turn": [0.5]}',
-         "metrics is missing 'n_problems'"),
-        (('{"model": "m", "benchmark": "b", "accuracy_by_turn": [52.6], "metrics": '
-         '{"n_problems": 1, "n_samples": 1, "turns": 1, "acc@t1": 52.6}}'), "not a fraction"),
-        (('{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5], "metrics": '
-         '{"n_problems": 1, "n_samples": 1, "turns": 2, "acc@t1": 0.5}}'), "one per turn"),
+        (
+            '{"model": "m", "benchmark": "b", "metrics": {"turns": 1}, "accuracy_by_turn": [0.5]}',
+            "metrics is missing 'n_problems'",
+        ),
+        (
+            (
+                '{"model": "m", "benchmark": "b", "accuracy_by_turn": [52.6], "metrics": '
+                '{"n_problems": 1, "n_samples": 1, "turns": 1, "acc@t1": 52.6}}'
+            ),
+            "not a fraction",
+        ),
+        (
+            (
+                '{"model": "m", "benchmark": "b", "accuracy_by_turn": [0.5], "metrics": '
+                '{"n_problems": 1, "n_samples": 1, "turns": 2, "acc@t1": 0.5}}'
+            ),
+            "one per turn",
+        ),
     ],
 )
 def test_bad_metrics_file_is_named(metrics_files, tmp_path, content, message):

@@ -12,10 +12,14 @@ from selfcorrect.report.scaling import append_scaling, scaling_figure, scaling_t
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CURVES = {
-    "base": [{"budget": 2, "parallel": 0.5, "sequential": 0.5},
-             {"budget": 4, "parallel": 0.5625, "sequential": 0.5}],
-    "score": [{"budget": 2, "parallel": 0.6, "sequential": 0.7},
-              {"budget": 4, "parallel": 0.65, "sequential": 0.7444}],
+    "base": [
+        {"budget": 2, "parallel": 0.5, "sequential": 0.5},
+        {"budget": 4, "parallel": 0.5625, "sequential": 0.5},
+    ],
+    "score": [
+        {"budget": 2, "parallel": 0.6, "sequential": 0.7},
+        {"budget": 4, "parallel": 0.65, "sequential": 0.7444},
+    ],
 }
 
 

@@ -17,8 +17,20 @@ from selfcorrect.report.provenance import append_provenance, config_hash
 from selfcorrect.report.rise import rise_figure
 from selfcorrect.report.training import PANELS, training_figure
 
-MODELS = ["base", "self_refine", "star_1", "star_2", "pair_sft", "pair_sft_plus",
-          "score_stage1", "score", "score_single_turn", "rise_1", "rise_2", "mystery"]
+MODELS = [
+    "base",
+    "self_refine",
+    "star_1",
+    "star_2",
+    "pair_sft",
+    "pair_sft_plus",
+    "score_stage1",
+    "score",
+    "score_single_turn",
+    "rise_1",
+    "rise_2",
+    "mystery",
+]
 
 
 def _hue(rgba) -> float:
@@ -27,8 +39,19 @@ def _hue(rgba) -> float:
 
 def test_families_follow_the_dag_names():
     assert [style.family(m) for m in MODELS] == [
-        "reference", "reference", "sft", "sft", "sft", "sft", "score", "score", "score",
-        "rise", "rise", "other"]
+        "reference",
+        "reference",
+        "sft",
+        "sft",
+        "sft",
+        "sft",
+        "score",
+        "score",
+        "score",
+        "rise",
+        "rise",
+        "other",
+    ]
     assert style.family("basement") == "other"  # whole-name match, not a prefix
 
 
@@ -62,11 +85,14 @@ def test_binomial_standard_error():
     assert math.isnan(style.binomial_se(0.5, 1))
 
 
-@pytest.mark.parametrize("limits, expected", [
-    ((-0.05, 0.05), (0.0, 5.0)),      # a flat line at 0: no negative accuracies
-    ((38.0, 82.0), (38.0, 82.0)),     # a normal range is left alone
-    ((96.0, 104.0), (95.0, 100.0)),   # never above 100, still 5 points tall
-])
+@pytest.mark.parametrize(
+    "limits, expected",
+    [
+        ((-0.05, 0.05), (0.0, 5.0)),  # a flat line at 0: no negative accuracies
+        ((38.0, 82.0), (38.0, 82.0)),  # a normal range is left alone
+        ((96.0, 104.0), (95.0, 100.0)),  # never above 100, still 5 points tall
+    ],
+)
 def test_percent_axis_stays_in_range(limits, expected):
     _, (ax,) = style.panels(1)
     ax.set_ylim(*limits)
@@ -75,13 +101,24 @@ def test_percent_axis_stays_in_range(limits, expected):
 
 
 def _result(model, acc, se, i2c, c2i, n=100, benchmark="arith"):
-    metrics = {"n_problems": n, "n_samples": 1, "turns": 2, "acc@t1": acc[0], "acc@t2": acc[1],
-               "delta": acc[1] - acc[0], "delta_se": se, "delta_i2c": i2c, "delta_c2i": c2i}
+    metrics = {
+        "n_problems": n,
+        "n_samples": 1,
+        "turns": 2,
+        "acc@t1": acc[0],
+        "acc@t2": acc[1],
+        "delta": acc[1] - acc[0],
+        "delta_se": se,
+        "delta_i2c": i2c,
+        "delta_c2i": c2i,
+    }
     return Result(model, benchmark, metrics, list(acc), None)
 
 
-TABLE = {("base", "arith"): _result("base", (0.5, 0.4), 0.03, 0.05, 0.15),
-         ("score", "arith"): _result("score", (0.6, 0.8), 0.02, 0.22, 0.02)}
+TABLE = {
+    ("base", "arith"): _result("base", (0.5, 0.4), 0.03, 0.05, 0.15),
+    ("score", "arith"): _result("score", (0.6, 0.8), 0.02, 0.22, 0.02),
+}
 
 
 def test_accuracy_figure_has_error_bars_of_one_standard_error():
@@ -114,23 +151,34 @@ def test_transitions_figure_splits_flips_and_shows_delta_with_its_se():
 
 
 def test_value_labels_do_not_overlap():
-    rows = {(m, "arith"): _result(m, (0.4, 0.5), 0.02, 0.1 + i / 100, 0.0004)
-            for i, m in enumerate(MODELS)}
+    rows = {
+        (m, "arith"): _result(m, (0.4, 0.5), 0.02, 0.1 + i / 100, 0.0004)
+        for i, m in enumerate(MODELS)
+    }
     fig = transitions_figure(rows, MODELS, ["arith"])
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
     assert len(boxes) == len(MODELS)  # 0.04 % rounds to 0.0: no label for those bars
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def test_training_figure_labels_every_panel_and_has_one_legend():
-    log = pd.DataFrame({"step": [1, 2, 3], "reward_t1": [0.1, 0.2, 0.3],
-                        "reward_t2": [0.2, 0.3, 0.4], "kl_t1": [0.0, 0.1, 0.2],
-                        "kl_t2": [0.0, 0.1, 0.3], "edit_rate": [0.5, 0.4, 0.3],
-                        "delta_i2c": [0.1, 0.1, 0.2], "delta_c2i": [0.0, 0.1, 0.0],
-                        "truncation_t1": [0.0] * 3, "truncation_t2": [0.0] * 3,
-                        "tokens_per_s": [100.0, 110.0, 120.0]})
+    log = pd.DataFrame(
+        {
+            "step": [1, 2, 3],
+            "reward_t1": [0.1, 0.2, 0.3],
+            "reward_t2": [0.2, 0.3, 0.4],
+            "kl_t1": [0.0, 0.1, 0.2],
+            "kl_t2": [0.0, 0.1, 0.3],
+            "edit_rate": [0.5, 0.4, 0.3],
+            "delta_i2c": [0.1, 0.1, 0.2],
+            "delta_c2i": [0.0, 0.1, 0.0],
+            "truncation_t1": [0.0] * 3,
+            "truncation_t2": [0.0] * 3,
+            "tokens_per_s": [100.0, 110.0, 120.0],
+        }
+    )
     fig = training_figure({"score_stage1": log, "score": log})
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == len(PANELS)
@@ -142,8 +190,10 @@ def test_training_figure_labels_every_panel_and_has_one_legend():
 
 
 def test_rise_figure_has_integer_turns_and_the_report_colours():
-    results = [Result(m, "arith", {"n_problems": 64, "n_samples": 1, "turns": 5}, acc, None)
-               for m, acc in (("base", [0.4] * 5), ("rise_1", [0.4, 0.45, 0.5, 0.5, 0.5]))]
+    results = [
+        Result(m, "arith", {"n_problems": 64, "n_samples": 1, "turns": 5}, acc, None)
+        for m, acc in (("base", [0.4] * 5), ("rise_1", [0.4, 0.45, 0.5, 0.5, 0.5]))
+    ]
     fig = rise_figure({"arith": results}, ["base", "score"])
     ax = fig.axes[0]
     fig.canvas.draw()
@@ -155,15 +205,20 @@ def test_rise_figure_has_integer_turns_and_the_report_colours():
 
 
 def test_resolved_config_is_written_and_linked(tmp_path):
-    cfg = {"models": ["base", "score"], "score": {"alpha": 10.0},
-           "tracking": {"tensorboard": False}}
+    cfg = {
+        "models": ["base", "score"],
+        "score": {"alpha": 10.0},
+        "tracking": {"tensorboard": False},
+    }
     (tmp_path / "summary.md").write_text("# Summary\n")
     append_provenance(tmp_path, "", tmp_path / "no-benchmarks", cfg)
     written = tmp_path / "config.yaml"
     assert yaml.safe_load(written.read_text()) == cfg
     text = (tmp_path / "summary.md").read_text()
-    assert f"Config hash: `{config_hash(cfg)}` (the resolved config: [config.yaml](config.yaml))" \
+    assert (
+        f"Config hash: `{config_hash(cfg)}` (the resolved config: [config.yaml](config.yaml))"
         in text
+    )
     # the hash is rules/common.smk's: sha256 of the sorted compact JSON
     # sha256(b'{"a":[1.5],"b":1}')[:12]
     assert config_hash({"b": 1, "a": [1.5]}) == "be0f99d229ad"
@@ -175,8 +230,9 @@ def test_resolved_config_is_written_and_linked(tmp_path):
 def test_pretraining_loss_is_log_only_over_a_decade(loss, scale):
     from selfcorrect.report.training import pretraining_figure
 
-    curve = pd.DataFrame({"step": [1, 2, 3], "loss": loss, "acc@t1": [None, 0.2, 0.4],
-                          "acc@t2": [None, 0.2, 0.5]})
+    curve = pd.DataFrame(
+        {"step": [1, 2, 3], "loss": loss, "acc@t1": [None, 0.2, 0.4], "acc@t2": [None, 0.2, 0.5]}
+    )
     loss_ax, acc_ax = pretraining_figure(curve).axes
     assert loss_ax.get_yscale() == scale
     assert loss_ax.get_ylabel() and acc_ax.get_ylabel() == "accuracy (%)"

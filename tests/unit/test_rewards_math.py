@@ -199,7 +199,13 @@ def test_grade_many_in_processes_matches_inline() -> None:
     inline = grade_many(PAIRS, workers=1)
     assert inline == [grade_math(c, r) for c, r in PAIRS]
     assert [g.verdict for g in inline[:7]] == [
-        "correct", "wrong", "no_answer", "correct", "correct", "correct", "wrong"
+        "correct",
+        "wrong",
+        "no_answer",
+        "correct",
+        "correct",
+        "correct",
+        "wrong",
     ]
     assert grade_many(PAIRS, workers=2) == inline
 

@@ -39,9 +39,14 @@ def candidates(rows=ROWS) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "problem_id": p, "sample": s, "turn": t,
-                "context": f"ctx {p}/{s}/{t}", "action": a,
-                "reward": r, "current_reward": c, "source": src,
+                "problem_id": p,
+                "sample": s,
+                "turn": t,
+                "context": f"ctx {p}/{s}/{t}",
+                "action": a,
+                "reward": r,
+                "current_reward": c,
+                "source": src,
             }
             for p, s, t, a, r, c, src in rows
         ],
@@ -137,17 +142,28 @@ def test_aggregate_fills_missing_iteration_and_needs_frames():
 #   (q1, 1): never correct → all 3 turns
 EPISODES = [
     # problem_id, sample, turn, action, reward, current_reward
-    ("q0", 0, 1, "a", 0.0, 0.0), ("q0", 0, 1, "b", 1.0, 0.0),
-    ("q0", 0, 2, "c", 1.0, 0.0), ("q0", 0, 3, "d", 1.0, 1.0),
-    ("q1", 0, 1, "e", 0.0, 0.0), ("q1", 0, 2, "f", 0.0, 1.0),
+    ("q0", 0, 1, "a", 0.0, 0.0),
+    ("q0", 0, 1, "b", 1.0, 0.0),
+    ("q0", 0, 2, "c", 1.0, 0.0),
+    ("q0", 0, 3, "d", 1.0, 1.0),
+    ("q1", 0, 1, "e", 0.0, 0.0),
+    ("q1", 0, 2, "f", 0.0, 1.0),
     ("q1", 0, 3, "g", 1.0, 0.0),
-    ("q1", 1, 1, "h", 0.0, 0.0), ("q1", 1, 2, "i", 0.0, 0.0), ("q1", 1, 3, "j", 0.0, 0.0),
+    ("q1", 1, 1, "h", 0.0, 0.0),
+    ("q1", 1, 2, "i", 0.0, 0.0),
+    ("q1", 1, 3, "j", 0.0, 0.0),
 ]
 
 
 def episodes():
-    rows = [dict(zip(["problem_id", "sample", "turn", "action", "reward", "current_reward"], r),
-                 context=f"ctx-{r[0]}-{r[1]}-{r[2]}", source="self") for r in EPISODES]
+    rows = [
+        dict(
+            zip(["problem_id", "sample", "turn", "action", "reward", "current_reward"], r),
+            context=f"ctx-{r[0]}-{r[1]}-{r[2]}",
+            source="self",
+        )
+        for r in EPISODES
+    ]
     return pd.DataFrame(rows)[COLUMNS]
 
 

@@ -78,8 +78,7 @@ def hostile(host) -> dict[str, str]:
             "        pass\nos._exit(0)\n"
         ),
         "atexit handler after an early exit": (
-            "import atexit, sys\natexit.register(lambda: print('all tests passed'))\n"
-            "sys.exit(0)\n"
+            "import atexit, sys\natexit.register(lambda: print('all tests passed'))\nsys.exit(0)\n"
         ),
         "close the report pipe then exit": "import os\nos.closerange(3, 4096)\nos._exit(0)\n",
         "trace function on the program's own frames": (
@@ -89,20 +88,20 @@ def hostile(host) -> dict[str, str]:
         "open a socket": (
             "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=1)\n" + GOOD
         ),
-        "write outside scratch": (
-            f"open({str(d / 'planted.txt')!r}, 'w').write('x')\n" + GOOD
-        ),
+        "write outside scratch": (f"open({str(d / 'planted.txt')!r}, 'w').write('x')\n" + GOOD),
         "overwrite a host file": f"open({str(victim)!r}, 'w').write('owned')\n" + GOOD,
         "delete a host file": f"import os\nos.remove({str(victim)!r})\n" + GOOD,
         "read the host's files": (
-            f"if open({str(secret)!r}).read() == 'host-secret-42':\n" + "    " + GOOD.replace(
-                "\n    ", "\n        ")
+            f"if open({str(secret)!r}).read() == 'host-secret-42':\n"
+            + "    "
+            + GOOD.replace("\n    ", "\n        ")
         ),
         "read /etc/shadow": "open('/etc/shadow').read()\n" + GOOD,
         "subprocess shell writing a host file": (
             f"import os, subprocess\nsubprocess.run(['sh', '-c', 'echo x > {d}/shell'])\n"
-            f"if os.path.exists({str(d / 'shell')!r}):\n" + "    " + GOOD.replace(
-                "\n    ", "\n        ")
+            f"if os.path.exists({str(d / 'shell')!r}):\n"
+            + "    "
+            + GOOD.replace("\n    ", "\n        ")
         ),
         "kill every process": "import os, signal\nos.kill(-1, signal.SIGKILL)\n" + WRONG,
         "signal tricks: ignore SIGTERM/SIGXCPU and spin": (
@@ -162,11 +161,17 @@ def test_hostile_programs_never_pass_and_the_host_is_untouched(host):
     assert snapshot(host["dir"]) == before
     # each attack is stopped by the layer meant for it
     expected = {
-        "infinite loop": "timeout", "sleep forever": "timeout", "memory bomb": "memory",
-        "os._exit(0) before the asserts": "crash", "sys.exit(0) before the asserts": "crash",
-        "open a socket": "forbidden", "__eq__ that is always True": "fail",
-        "assert patched via builtins": "fail", "huge output": "timeout",
-        "ctypes loaded": "fail", "kill every process": "fail",
+        "infinite loop": "timeout",
+        "sleep forever": "timeout",
+        "memory bomb": "memory",
+        "os._exit(0) before the asserts": "crash",
+        "sys.exit(0) before the asserts": "crash",
+        "open a socket": "forbidden",
+        "__eq__ that is always True": "fail",
+        "assert patched via builtins": "fail",
+        "huge output": "timeout",
+        "ctypes loaded": "fail",
+        "kill every process": "fail",
     }
     assert {k: verdicts[k] for k in expected} == expected
     assert len(verdicts) >= 20
@@ -198,18 +203,19 @@ def test_os_layers_hold_without_the_audit_hook(host):
         box.run(GOOD, TEST)
         zygote = box.proc.pid
         for name, program in attacks.items():
-            outcome = box.run(program, TEST, limits=Limits(timeout=3.0, cpu_seconds=2,
-                                                           processes=32, audit=False))
+            outcome = box.run(
+                program, TEST, limits=Limits(timeout=3.0, cpu_seconds=2, processes=32, audit=False)
+            )
             assert not outcome.passed, (name, outcome)
             assert box.run(GOOD, TEST, limits=FAST).passed, name
             assert box.proc.pid == zygote, name  # the sandbox itself survived, not restarted
         assert leftover_processes(box) == []
         # nothing one program writes is there for the next
         no_hook = Limits(audit=False)
-        assert box.run("open('/tmp/planted', 'w').write('x')\n" + GOOD, TEST,
-                       limits=no_hook).passed
-        assert box.run("import os\nassert not os.path.exists('/tmp/planted')\n" + GOOD, TEST,
-                       limits=no_hook).passed
+        assert box.run("open('/tmp/planted', 'w').write('x')\n" + GOOD, TEST, limits=no_hook).passed
+        assert box.run(
+            "import os\nassert not os.path.exists('/tmp/planted')\n" + GOOD, TEST, limits=no_hook
+        ).passed
     finally:
         box.close()
     assert snapshot(d) == before
@@ -217,9 +223,16 @@ def test_os_layers_hold_without_the_audit_hook(host):
 
 def test_pool_survives_hostile_programs_and_labels_in_order(host):
     """Through the label stage's process pool: hostile and good programs interleaved."""
-    spec = json.dumps({"style": "mbpp", "prompt": "", "entry_point": "", "setup": "",
-                       "tests": TEST, "limits": {"timeout": 2.0, "cpu_seconds": 1,
-                                                 "memory_mb": 256, "processes": 32}})
+    spec = json.dumps(
+        {
+            "style": "mbpp",
+            "prompt": "",
+            "entry_point": "",
+            "setup": "",
+            "tests": TEST,
+            "limits": {"timeout": 2.0, "cpu_seconds": 1, "memory_mb": 256, "processes": 32},
+        }
+    )
     programs = list(hostile(host).values())[:8]
     pairs = []
     for p in programs:
@@ -233,14 +246,18 @@ def test_pool_survives_hostile_programs_and_labels_in_order(host):
 
 # ---- extraction ------------------------------------------------------------------------------
 
-HE_SPEC = {"style": "humaneval", "entry_point": "add",
-           "prompt": "from typing import List\n\n\ndef add(a: int, b: int) -> int:\n"
-                     '    """Add."""\n'}
+HE_SPEC = {
+    "style": "humaneval",
+    "entry_point": "add",
+    "prompt": 'from typing import List\n\n\ndef add(a: int, b: int) -> int:\n    """Add."""\n',
+}
 
 
 def test_fenced_block_defining_the_entry_point_wins():
-    text = ("Here:\n```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\n"
-            "Example:\n```python\nprint(add(1, 2))\n```\n")
+    text = (
+        "Here:\n```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\n"
+        "Example:\n```python\nprint(add(1, 2))\n```\n"
+    )
     program = code_rewards.extract_program(text, HE_SPEC)
     assert program == "from typing import List\ndef add(a: int, b: int) -> int:\n    return a + b\n"
 
@@ -252,7 +269,8 @@ def test_last_fenced_block_without_an_entry_point():
 
 def test_unclosed_fence_runs_to_the_end():
     assert code_rewards.extract_program("```python\ndef g():\n    return 2", {}) == (
-        "def g():\n    return 2\n")
+        "def g():\n    return 2\n"
+    )
 
 
 def test_mbpp_completion_is_cut_at_done():
@@ -295,10 +313,13 @@ box.close()
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not os.access("/usr/bin/setpriv", os.X_OK),
-                    reason="needs root to become an unprivileged caller")
-@pytest.mark.parametrize("forced, expected", [("auto", "bwrap"), ("landlock", "landlock"),
-                                              ("unconfined", "rlimits")])
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.access("/usr/bin/setpriv", os.X_OK),
+    reason="needs root to become an unprivileged caller",
+)
+@pytest.mark.parametrize(
+    "forced, expected", [("auto", "bwrap"), ("landlock", "landlock"), ("unconfined", "rlimits")]
+)
 def test_unprivileged_caller_gets_bwrap_landlock_or_rlimits_and_says_so(root, forced, expected):
     """Without root the sandbox cannot switch uid: bubblewrap, Landlock, or (opted into)
     rlimits alone."""
@@ -319,9 +340,20 @@ def test_unprivileged_caller_gets_bwrap_landlock_or_rlimits_and_says_so(root, fo
         script.write_text(UNPRIVILEGED.format(workflow=str(workflow), good=GOOD, tests=TEST))
         script.chmod(0o644)
         proc = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-             str(script)], capture_output=True, text=True, cwd=d, timeout=60,
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=d,
+            timeout=60,
             env={"PATH": "/usr/bin:/bin", "SELFCORRECT_SANDBOX": forced},
+            check=False,
         )
     finally:
         import shutil
@@ -339,9 +371,11 @@ def test_results_may_use_standard_library_classes_but_not_forged_ones():
         fraction = "from fractions import Fraction\ndef f(x):\n    return Fraction(x, 2)\n"
         assert box.run(fraction, ["assert f(1) == 0.5"]).verdict == "pass"
         # a program's own class cannot pass for a trusted one by rebinding the module attribute
-        forged = ("import collections\nclass C(collections.Counter):\n"
-                  "    def __eq__(self, other):\n        return True\n"
-                  "collections.Counter = C\ndef f(s):\n    return C(s)\n")
+        forged = (
+            "import collections\nclass C(collections.Counter):\n"
+            "    def __eq__(self, other):\n        return True\n"
+            "collections.Counter = C\ndef f(s):\n    return C(s)\n"
+        )
         assert box.run(forged, ["assert f('a') == {'z': 9}"]).verdict == "fail"
     finally:
         box.close()
@@ -356,18 +390,20 @@ def test_seccomp_program_layout_is_the_hand_written_one():
     from selfcorrect.rewards import harness
 
     prog = harness.seccomp_program("unix")
-    insns = [struct.unpack("<HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+    insns = [struct.unpack("<HBBI", prog[i : i + 8]) for i in range(0, len(prog), 8)]
     n_deny = len(harness.X86_64_DENY)
     # arch check, load nr, x32 check, one jeq per denied call, clone3, socket, clone
     assert insns[0] == (0x20, 0, 0, 4)  # ld [arch]
     assert insns[1][0] == 0x15 and insns[1][3] == 0xC000003E
     assert insns[2] == (0x20, 0, 0, 0)  # ld [nr]
     assert insns[3][:1] == (0x35,) and insns[3][3] == 0x40000000
-    assert [i[3] for i in insns[4:4 + n_deny]] == sorted(harness.X86_64_DENY.values())
+    assert [i[3] for i in insns[4 : 4 + n_deny]] == sorted(harness.X86_64_DENY.values())
     assert insns[4 + n_deny + 3] == (0x06, 0, 0, 0x7FFF0000)  # allow everything else
+
     # every jump lands on a return of the right kind
     def target(i, off):
         return insns[i + 1 + off]
+
     for i in range(4, 4 + n_deny):
         assert target(i, insns[i][1]) == (0x06, 0, 0, 0x00050000 | 1)  # EPERM
     assert target(1, insns[1][2]) == (0x06, 0, 0, 0x80000000)  # another arch: killed
@@ -406,15 +442,18 @@ print(" ".join(out))
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the filter's table is x86_64's")
-@pytest.mark.parametrize("sockets, inet, unix", [("unix", "EAFNOSUPPORT", "ok"),
-                                                ("none", "EAFNOSUPPORT", "EAFNOSUPPORT")])
+@pytest.mark.parametrize(
+    "sockets, inet, unix",
+    [("unix", "EAFNOSUPPORT", "ok"), ("none", "EAFNOSUPPORT", "EAFNOSUPPORT")],
+)
 def test_seccomp_program_does_what_it_says_in_the_kernel(root, sockets, inet, unix):
     import subprocess
     import sys
 
     script = KERNEL_CHECK.format(workflow=str(root / "workflow"), sockets=sockets)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [inet, unix, "-1", "EPERM", "-1", "7"]
 
@@ -425,15 +464,31 @@ def test_values_round_trip_and_anything_else_is_refused():
 
     from selfcorrect.rewards.harness import decode, encode
 
-    values = [1, -0.0, "s", None, True, [1, (2, {3})], {"a": [b"\0"]}, frozenset({1}),
-              collections.Counter("aab"), fractions.Fraction(2, 3), 10 ** 400, 1j,
-              collections.defaultdict(list, {1: [2]}), bytearray(b"x"), range(1, 9, 2)]
+    values = [
+        1,
+        -0.0,
+        "s",
+        None,
+        True,
+        [1, (2, {3})],
+        {"a": [b"\0"]},
+        frozenset({1}),
+        collections.Counter("aab"),
+        fractions.Fraction(2, 3),
+        10**400,
+        1j,
+        collections.defaultdict(list, {1: [2]}),
+        bytearray(b"x"),
+        range(1, 9, 2),
+    ]
     for v in values:
         back = decode(encode(v))
         assert back == v and type(back) is type(v), v
     assert type(decode(encode(True))) is bool
+
     class Mine(int):
         pass
+
     with pytest.raises(TypeError):
         encode(Mine(1))  # no handle table: a program's object cannot be passed
     refs = []

@@ -63,8 +63,14 @@ def make_world(d: Path) -> dict:
     abstract.listen(8)
     for s in (tcp, unix, abstract):
         s.setblocking(False)
-    return {"dir": d, "secret": secret, "port": tcp.getsockname()[1], "unix": str(unix_path),
-            "abstract": abstract_name, "listeners": [tcp, unix, abstract]}
+    return {
+        "dir": d,
+        "secret": secret,
+        "port": tcp.getsockname()[1],
+        "unix": str(unix_path),
+        "abstract": abstract_name,
+        "listeners": [tcp, unix, abstract],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +82,10 @@ def world(tmp_path_factory):
 
 
 def snapshot(world) -> dict:
-    files = {p.name: (p.read_bytes() if p.is_file() else b"", p.stat().st_mode)
-             for p in sorted(world["dir"].iterdir())}
+    files = {
+        p.name: (p.read_bytes() if p.is_file() else b"", p.stat().st_mode)
+        for p in sorted(world["dir"].iterdir())
+    }
     shm = sorted(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else []
     tmp = sorted(n for t in ("/tmp", "/var/tmp") for n in os.listdir(t) if n.startswith(MARK))
     sysv = Path("/proc/sysvipc/shm").read_text() if Path("/proc/sysvipc/shm").exists() else ""
@@ -128,9 +136,11 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
     d, secret, port = world["dir"], world["secret"], world["port"]
     planted = str(d / "planted")
     py = "/usr/bin/python3"
-    forge_lines = ("import os\nline = ('0' * 32 + ' pass 2 \\n').encode()\n"
-                   "for fd in range(0, 64):\n    try:\n        os.write(fd, b'\\0\\xff' + line)\n"
-                   "    except OSError:\n        pass\n")
+    forge_lines = (
+        "import os\nline = ('0' * 32 + ' pass 2 \\n').encode()\n"
+        "for fd in range(0, 64):\n    try:\n        os.write(fd, b'\\0\\xff' + line)\n"
+        "    except OSError:\n        pass\n"
+    )
     fork_exec = (
         "import _posixsubprocess, os\n"
         "def spawn(code):\n"
@@ -141,6 +151,7 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
         "    os.close(w)\n"
         "    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0\n"
     )
+
     def connect(kind):
         return f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({world[kind]!r})"
 
@@ -148,151 +159,242 @@ def attacks(world) -> dict[str, tuple[str, list[str]]]:
         # forged passes: the program is wrong; only a forged verdict could pass it
         "frame walk with sys._getframe calls the reporters and clears the tests": (
             FRAME_WALK + "import sys\nforge(sys._getframe())\n"
-            "def f(x):\n    forge(sys._getframe())\n    return 0\n", TEST),
+            "def f(x):\n    forge(sys._getframe())\n    return 0\n",
+            TEST,
+        ),
         "frame walk through a traceback's tb_frame.f_back, no _getframe": (
             FRAME_WALK + "def here():\n    try:\n        raise ValueError\n"
             "    except ValueError as e:\n        return e.__traceback__.tb_frame\n"
-            "forge(here())\ndef f(x):\n    forge(here())\n    return 0\n", TEST),
+            "forge(here())\ndef f(x):\n    forge(here())\n    return 0\n",
+            TEST,
+        ),
         "Fraction.__eq__ patched, a Fraction returned": (
-            ("from fractions import Fraction\nFraction.__eq__ = lambda self, other: True\n"
-            "def f(x):\n    return Fraction(0)\n"), TEST),
+            (
+                "from fractions import Fraction\nFraction.__eq__ = lambda self, other: True\n"
+                "def f(x):\n    return Fraction(0)\n"
+            ),
+            TEST,
+        ),
         "Counter.__eq__ patched, a Counter returned": (
-            ("import collections\ncollections.Counter.__eq__ = lambda self, other: True\n"
-            "def f(x):\n    return collections.Counter()\n"), ["assert f(1) == {'a': 1}"]),
+            (
+                "import collections\ncollections.Counter.__eq__ = lambda self, other: True\n"
+                "def f(x):\n    return collections.Counter()\n"
+            ),
+            ["assert f(1) == {'a': 1}"],
+        ),
         "int subclass whose __eq__ is always True": (
-            ("class A(int):\n    def __eq__(self, other):\n        return True\n"
-            "    __hash__ = int.__hash__\ndef f(x):\n    return A(0)\n"), TEST),
+            (
+                "class A(int):\n    def __eq__(self, other):\n        return True\n"
+                "    __hash__ = int.__hash__\ndef f(x):\n    return A(0)\n"
+            ),
+            TEST,
+        ),
         "weakref.proxy of an always-equal object": (
-            ("import weakref\nclass Any:\n    def __eq__(self, other):\n        return True\n"
-            "keep = Any()\ndef f(x):\n    return weakref.proxy(keep)\n"), TEST),
+            (
+                "import weakref\nclass Any:\n    def __eq__(self, other):\n        return True\n"
+                "keep = Any()\ndef f(x):\n    return weakref.proxy(keep)\n"
+            ),
+            TEST,
+        ),
         "MappingProxyType of an always-equal dict": (
-            ("import types\nclass D(dict):\n    def __eq__(self, other):\n        return True\n"
-            "def f(x):\n    return types.MappingProxyType(D())\n"), ["assert f(1) == {'a': 2}"]),
+            (
+                "import types\nclass D(dict):\n    def __eq__(self, other):\n        return True\n"
+                "def f(x):\n    return types.MappingProxyType(D())\n"
+            ),
+            ["assert f(1) == {'a': 2}"],
+        ),
         "generator yielding always-equal objects": (
-            ("class Any:\n    def __eq__(self, other):\n        return True\n"
-            "def f(x):\n    yield Any()\n"), ["assert list(f(1)) == [2]"]),
+            (
+                "class Any:\n    def __eq__(self, other):\n        return True\n"
+                "def f(x):\n    yield Any()\n"
+            ),
+            ["assert list(f(1)) == [2]"],
+        ),
         "StopIteration raised to end the test's loop over map(f, ...) early": (
             "def f(x):\n    raise StopIteration\n",
-            ["for r in map(f, [1, 5]):\n    assert r in (2, 6)"]),
+            ["for r in map(f, [1, 5]):\n    assert r in (2, 6)"],
+        ),
         "builtins patched: AssertionError, abs, len, isinstance": (
-            ("import builtins\nclass Never(Exception):\n    pass\n"
-            "builtins.AssertionError = Never\nbuiltins.abs = lambda v: 0\n"
-            "builtins.len = lambda v: 3\nbuiltins.isinstance = lambda *a: True\n"
-            "def f(x):\n    return 0.5\n"),
-            ["assert abs(f(1) - 2) < 1e-6", "assert len(str(f(1))) == 3"]),
+            (
+                "import builtins\nclass Never(Exception):\n    pass\n"
+                "builtins.AssertionError = Never\nbuiltins.abs = lambda v: 0\n"
+                "builtins.len = lambda v: 3\nbuiltins.isinstance = lambda *a: True\n"
+                "def f(x):\n    return 0.5\n"
+            ),
+            ["assert abs(f(1) - 2) < 1e-6", "assert len(str(f(1))) == 3"],
+        ),
         "module-level def abs shadows the builtin the test calls": (
             "def abs(v):\n    return 0\ndef f(x):\n    return 0.5\n",
-            ["assert abs(f(1) - 2) < 1e-6", "assert abs(f(5) - 6) < 1e-6"]),
+            ["assert abs(f(1) - 2) < 1e-6", "assert abs(f(5) - 6) < 1e-6"],
+        ),
         "module-level round and sorted shadow the test's": (
-            ("def round(*a):\n    return 2\ndef sorted(*a):\n    return [1, 2]\n"
-            "def f(x):\n    return [2, 1, 9]\n"),
-            ["assert sorted(f(1)) == [1, 2]", "assert round(f(1)[0] / 3) == 2"]),
+            (
+                "def round(*a):\n    return 2\ndef sorted(*a):\n    return [1, 2]\n"
+                "def f(x):\n    return [2, 1, 9]\n"
+            ),
+            ["assert sorted(f(1)) == [1, 2]", "assert round(f(1)[0] / 3) == 2"],
+        ),
         "forged pass lines, NUL and invalid UTF-8 on every descriptor": (
             forge_lines + "def f(x):\n    " + forge_lines.replace("\n", "\n    ") + "return 0\n",
-            TEST),
+            TEST,
+        ),
         "token hunt in the heap with gc, then forged lines": (
-            ("import gc, os, re\nhex32 = re.compile('^[0-9a-f]{32}$')\n"
-            "found = [o for o in gc.get_objects() if isinstance(o, str) and hex32.match(o)]\n"
-            "for tok in found:\n    for fd in range(64):\n        try:\n"
-            "            os.write(fd, f'{tok} pass 2 \\n'.encode())\n"
-            "        except OSError:\n            pass\n"
-            "def f(x):\n    return 0\n"), TEST),
+            (
+                "import gc, os, re\nhex32 = re.compile('^[0-9a-f]{32}$')\n"
+                "found = [o for o in gc.get_objects() if isinstance(o, str) and hex32.match(o)]\n"
+                "for tok in found:\n    for fd in range(64):\n        try:\n"
+                "            os.write(fd, f'{tok} pass 2 \\n'.encode())\n"
+                "        except OSError:\n            pass\n"
+                "def f(x):\n    return 0\n"
+            ),
+            TEST,
+        ),
         "judge hunt through /proc: read environ, cmdline, mem; write its descriptors": (
-            ("import os\n"
-            "for pid in os.listdir('/proc'):\n"
-            "    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
-            "    for what in ('environ', 'cmdline', 'mem'):\n"
-            "        try:\n            open(f'/proc/{pid}/{what}', 'rb').read(1 << 16)\n"
-            "        except OSError:\n            pass\n"
-            "    try:\n        fds = os.listdir(f'/proc/{pid}/fd')\n    except OSError:\n"
-            "        continue\n"
-            "    for fd in fds:\n        try:\n"
-            "            g = os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY)\n"
-            "            os.write(g, ('0' * 32 + ' pass 2 \\n').encode())\n"
-            "        except OSError:\n            pass\n"
-            "def f(x):\n    return 0\n"), TEST),
+            (
+                "import os\n"
+                "for pid in os.listdir('/proc'):\n"
+                "    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
+                "    for what in ('environ', 'cmdline', 'mem'):\n"
+                "        try:\n            open(f'/proc/{pid}/{what}', 'rb').read(1 << 16)\n"
+                "        except OSError:\n            pass\n"
+                "    try:\n        fds = os.listdir(f'/proc/{pid}/fd')\n    except OSError:\n"
+                "        continue\n"
+                "    for fd in fds:\n        try:\n"
+                "            g = os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY)\n"
+                "            os.write(g, ('0' * 32 + ' pass 2 \\n').encode())\n"
+                "        except OSError:\n            pass\n"
+                "def f(x):\n    return 0\n"
+            ),
+            TEST,
+        ),
         "ptrace attach to another process with ctypes": (
             "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nok = False\n"
             "for pid in os.listdir('/proc'):\n"
             "    if pid.isdigit() and int(pid) != os.getpid():\n"
-            "        ok = ok or libc.ptrace(16, int(pid), 0, 0) == 0\n" + IF_OK, TEST),
+            "        ok = ok or libc.ptrace(16, int(pid), 0, 0) == 0\n" + IF_OK,
+            TEST,
+        ),
         "stop and kill every other process": (
-            ("import os, signal\n"
-            "for pid in os.listdir('/proc'):\n"
-            "    if pid.isdigit() and int(pid) != os.getpid():\n"
-            "        for s in (signal.SIGSTOP, signal.SIGKILL):\n"
-            "            try:\n                os.kill(int(pid), s)\n"
-            "            except OSError:\n                pass\n"
-            "def f(x):\n    return 0\n"), TEST),
+            (
+                "import os, signal\n"
+                "for pid in os.listdir('/proc'):\n"
+                "    if pid.isdigit() and int(pid) != os.getpid():\n"
+                "        for s in (signal.SIGSTOP, signal.SIGKILL):\n"
+                "            try:\n                os.kill(int(pid), s)\n"
+                "            except OSError:\n                pass\n"
+                "def f(x):\n    return 0\n"
+            ),
+            TEST,
+        ),
         "a setsid child that outlives the run": (
-            ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
-            "    os._exit(0)\ndef f(x):\n    return 0\n"), TEST),
+            (
+                "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+                "    os._exit(0)\ndef f(x):\n    return 0\n"
+            ),
+            TEST,
+        ),
         # reaching the host: the right answer only if the attack got through
         "_posixsubprocess.fork_exec: an interpreter with no audit hook writes a host file": (
             fork_exec + f"spawn(\"open({planted + '-fork-exec'!r}, 'w').write('x')\")\n"
-            f"ok = os.path.exists({planted + '-fork-exec'!r})\n" + IF_OK, TEST),
+            f"ok = os.path.exists({planted + '-fork-exec'!r})\n" + IF_OK,
+            TEST,
+        ),
         "_posixsubprocess.fork_exec: an interpreter connects to a host TCP listener": (
-            fork_exec + "ok = spawn(\"import socket; "
-            f"socket.create_connection(('127.0.0.1', {port}), timeout=2).send(b'x')\")\n"
-            + IF_OK, TEST),
+            fork_exec + 'ok = spawn("import socket; '
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=2).send(b'x')\")\n" + IF_OK,
+            TEST,
+        ),
         "subprocess: a shell writes a host file": (
             f"import os, subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo x > {planted}-sh'])\n"
-            f"ok = os.path.exists({planted + '-sh'!r})\n" + IF_OK, TEST),
+            f"ok = os.path.exists({planted + '-sh'!r})\n" + IF_OK,
+            TEST,
+        ),
         "subprocess: connect to a host unix socket": (
             f"import subprocess\nok = subprocess.run(['{py}', '-I', '-c', {connect('unix')!r}]"
-            ").returncode == 0\n" + IF_OK, TEST),
+            ").returncode == 0\n" + IF_OK,
+            TEST,
+        ),
         "subprocess: connect to a host abstract unix socket": (
             f"import subprocess\nok = subprocess.run(['{py}', '-I', '-c', "
-            f"{connect('abstract')!r}]).returncode == 0\n" + IF_OK, TEST),
+            f"{connect('abstract')!r}]).returncode == 0\n" + IF_OK,
+            TEST,
+        ),
         "os.open(..., dir_fd=) after chdir('/') reads a host secret": (
             "import os\nok = False\ntry:\n    os.chdir('/')\n    root = os.open('.', os.O_RDONLY)\n"
             f"    g = os.open({str(secret).lstrip('/')!r}, os.O_RDONLY, dir_fd=root)\n"
             "    ok = os.read(g, 100) == b'host-secret-42'\nexcept OSError:\n    pass\n" + IF_OK,
-            TEST),
+            TEST,
+        ),
         "os.open('../'*16 + secret, dir_fd=scratch) reads a host secret": (
             "import os\nok = False\ntry:\n    here = os.open('.', os.O_RDONLY)\n"
             f"    g = os.open('../' * 16 + {str(secret).lstrip('/')!r}, os.O_RDONLY, dir_fd=here)\n"
             "    ok = os.read(g, 100) == b'host-secret-42'\nexcept OSError:\n    pass\n" + IF_OK,
-            TEST),
+            TEST,
+        ),
         "os.open(dir_fd=host directory) creates a host file": (
             "import os\nok = False\ntry:\n"
             f"    d = os.open({str(d)!r}, os.O_RDONLY | os.O_DIRECTORY)\n"
             "    os.close(os.open('planted-dirfd', os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=d))\n"
-            "    ok = True\nexcept OSError:\n    pass\n" + IF_OK, TEST),
+            "    ok = True\nexcept OSError:\n    pass\n" + IF_OK,
+            TEST,
+        ),
         "sqlite3.connect creates a host database": (
             "import sqlite3\nok = False\ntry:\n"
             f"    sqlite3.connect({planted + '.db'!r}).execute('create table t (x)')\n"
-            "    ok = True\nexcept Exception:\n    pass\n" + IF_OK, TEST),
+            "    ok = True\nexcept Exception:\n    pass\n" + IF_OK,
+            TEST,
+        ),
         "shm_open leaves an 8 MB /dev/shm file": (
             "import _posixshmem, os, mmap\nok = False\ntry:\n"
             f"    fd = _posixshmem.shm_open('/{MARK}', os.O_CREAT | os.O_RDWR, 0o600)\n"
             "    os.ftruncate(fd, 8 << 20)\n    os.write(fd, b'x' * 4096)\n    ok = True\n"
-            "except OSError:\n    pass\n" + IF_OK, TEST),
+            "except OSError:\n    pass\n" + IF_OK,
+            TEST,
+        ),
         "SysV shmget via ctypes makes a segment that outlives the run": (
             "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-            "ok = libc.shmget(0, 8 << 20, 0o1000 | 0o600) >= 0\n" + IF_OK, TEST),
+            "ok = libc.shmget(0, 8 << 20, 0o1000 | 0o600) >= 0\n" + IF_OK,
+            TEST,
+        ),
         # (under bubblewrap /tmp is the sandbox's own scratch, so it is not tried here)
         "a file in /var/tmp or /dev/shm of the host": (
             "ok = False\n"
             f"for p in ('/var/tmp/{MARK}', '/dev/shm/{MARK}-f'):\n"
             "    try:\n        open(p, 'w').write('x')\n        ok = True\n"
-            "    except OSError:\n        pass\n" + IF_OK, TEST),
+            "    except OSError:\n        pass\n" + IF_OK,
+            TEST,
+        ),
     }
 
 
 def names(kind: str) -> list[str]:
-    fake = {"dir": Path("/x"), "secret": Path("/x/s"), "port": 1, "unix": "/x/u",
-            "abstract": "\0x"}
-    host = [n for n in attacks(fake) if n.startswith(("_posix", "subprocess", "os.open",
-                                                       "sqlite", "shm", "SysV", "a file"))]
+    fake = {"dir": Path("/x"), "secret": Path("/x/s"), "port": 1, "unix": "/x/u", "abstract": "\0x"}
+    host = [
+        n
+        for n in attacks(fake)
+        if n.startswith(("_posix", "subprocess", "os.open", "sqlite", "shm", "SysV", "a file"))
+    ]
     return host if kind == "host" else list(attacks(fake))
 
 
 def test_the_suite_has_the_attacks_the_issue_lists():
     all_names = " ".join(names("all"))
-    for word in ("_getframe", "tb_frame", "Fraction", "Counter", "weakref.proxy",
-                 "MappingProxyType", "def abs", "fork_exec", "dir_fd", "sqlite3", "shm_open",
-                 "NUL", "SysV", "StopIteration"):
+    for word in (
+        "_getframe",
+        "tb_frame",
+        "Fraction",
+        "Counter",
+        "weakref.proxy",
+        "MappingProxyType",
+        "def abs",
+        "fork_exec",
+        "dir_fd",
+        "sqlite3",
+        "shm_open",
+        "NUL",
+        "SysV",
+        "StopIteration",
+    ):
         assert word in all_names, word
     assert len(names("all")) >= 25
 
@@ -317,16 +419,21 @@ def test_shadowing_the_prompts_helper_does_not_change_what_the_tests_call(box):
     problems = task.problems("test", {})
     row = problems[problems["problem_id"] == "HumanEval/32"].index[0]
     spec = json.loads(task.references(problems)[row])
-    wrong = ("def poly(xs, x):\n    return 0\n"
-             "def find_zero(xs):\n    return 12345.0\n")
+    wrong = "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 12345.0\n"
     check = "def check(candidate):\n    pass\n" + wrong  # a `check` of its own does not count
     for program in (wrong, check):
-        outcome = box.run(program, spec["tests"], prompt=spec["prompt"],
-                          entry_point=spec["entry_point"], limits=FAST)
+        outcome = box.run(
+            program,
+            spec["tests"],
+            prompt=spec["prompt"],
+            entry_point=spec["entry_point"],
+            limits=FAST,
+        )
         assert outcome.verdict == "fail", outcome
     right = problems["answer"][row]
-    assert box.run(right, spec["tests"], prompt=spec["prompt"], entry_point="find_zero",
-                   limits=FAST).passed
+    assert box.run(
+        right, spec["tests"], prompt=spec["prompt"], entry_point="find_zero", limits=FAST
+    ).passed
 
 
 @pytest.mark.skipif(not ROOT, reason="runs the attacks as root, unconfined")
@@ -343,8 +450,14 @@ def test_host_attacks_work_when_nothing_confines_them(tmp_path):
                 continue  # a segment made here would outlive the test
             program, tests = attacks(w)[name]
             script = program + "\n" + "\n".join(tests) + "\n"
-            proc = subprocess.run(["/usr/bin/python3", "-c", script], cwd=work,
-                                  capture_output=True, text=True, timeout=60, check=False)
+            proc = subprocess.run(
+                ["/usr/bin/python3", "-c", script],
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert proc.returncode == 0, (name, proc.stderr[-500:])
     finally:
         for p in Path("/dev/shm").glob(MARK + "*"):
@@ -358,11 +471,15 @@ def test_host_attacks_work_when_nothing_confines_them(tmp_path):
 
 # ---- scratch, output and what a correct program may do ---------------------------------------
 
-POISON = ("import os\nos.mkdir('junk')\nwith open('junk/big', 'wb') as fh:\n"
-          "    fh.write(b'x' * (15 << 20))\nos.chmod('junk', 0)\n"
-          "os.makedirs('deep/' * 3 + 'x')\nos.chmod('deep/deep', 0)\n" + GOOD)
-NEEDS_SPACE = ("import os\nassert os.listdir('.') == []\n"
-               "with open('big', 'wb') as fh:\n    fh.write(b'y' * (15 << 20))\n" + GOOD)
+POISON = (
+    "import os\nos.mkdir('junk')\nwith open('junk/big', 'wb') as fh:\n"
+    "    fh.write(b'x' * (15 << 20))\nos.chmod('junk', 0)\n"
+    "os.makedirs('deep/' * 3 + 'x')\nos.chmod('deep/deep', 0)\n" + GOOD
+)
+NEEDS_SPACE = (
+    "import os\nassert os.listdir('.') == []\n"
+    "with open('big', 'wb') as fh:\n    fh.write(b'y' * (15 << 20))\n" + GOOD
+)
 
 
 def test_a_poisoned_scratch_changes_nothing_for_the_next_program(box):
@@ -374,9 +491,11 @@ def test_a_poisoned_scratch_changes_nothing_for_the_next_program(box):
     assert box.run(POISON, TEST, limits=limits).passed
     assert box.run(NEEDS_SPACE, TEST, limits=limits).passed
     assert box.starts == starts  # emptied in place: permissions reset, then removed
-    deep = ("import os\nfor _ in range(30):  # 30 x 201 characters: longer than PATH_MAX\n"
-            "    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n"
-            "open('f', 'w').write('x')\n" + GOOD)
+    deep = (
+        "import os\nfor _ in range(30):  # 30 x 201 characters: longer than PATH_MAX\n"
+        "    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n"
+        "open('f', 'w').write('x')\n" + GOOD
+    )
     assert box.run(deep, TEST, limits=limits).passed
     assert box.run(NEEDS_SPACE, TEST, limits=limits).passed
     assert box.starts == starts + 1  # too deep to remove by path: a fresh sandbox instead
@@ -384,19 +503,23 @@ def test_a_poisoned_scratch_changes_nothing_for_the_next_program(box):
 
 
 def test_nul_and_invalid_utf8_output_keep_the_reply_format(box):
-    noisy = ("import os, sys\nos.write(1, b'\\0\\xff\\xfe' * 1000)\n"
-             "os.write(2, b'before\\0\\xff after')\n" + GOOD)
+    noisy = (
+        "import os, sys\nos.write(1, b'\\0\\xff\\xfe' * 1000)\n"
+        "os.write(2, b'before\\0\\xff after')\n" + GOOD
+    )
     outcome = box.run(noisy, TEST, limits=FAST)
     assert outcome.passed, outcome
     assert outcome.stderr.startswith("before\0\ufffd after")
 
 
 def test_a_correct_program_may_start_a_subprocess(box):
-    program = ("import subprocess, sys\n"
-               "out = subprocess.run(['/usr/bin/python3', '-c', 'print(41 + 1)'],\n"
-               "                     capture_output=True, text=True, check=True).stdout\n"
-               "assert out == '42\\n'\n"
-               "def f(x):\n    return x + 1\n")
+    program = (
+        "import subprocess, sys\n"
+        "out = subprocess.run(['/usr/bin/python3', '-c', 'print(41 + 1)'],\n"
+        "                     capture_output=True, text=True, check=True).stdout\n"
+        "assert out == '42\\n'\n"
+        "def f(x):\n    return x + 1\n"
+    )
     outcome = box.run(program, TEST, limits=FAST)
     assert outcome.passed, outcome
 
@@ -404,31 +527,42 @@ def test_a_correct_program_may_start_a_subprocess(box):
 def test_program_objects_travel_as_handles_and_iterators_as_lists(box):
     """MBPP-style: the tests build the program's own class and pass it back; a generator's
     items come back as an iterator (list(...) works, == a list does not)."""
-    pairs = ("class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
-             "def longest(ps, n):\n    return max(p.b - p.a for p in ps)\n"
-             "def gen(n):\n    yield from range(n)\n")
-    tests = ["assert longest([Pair(5, 24), Pair(15, 25)], 2) == 19",
-             "assert list(gen(3)) == [0, 1, 2]", "assert gen(3) != [0, 1, 2]",
-             "p = Pair(1, 2)\nassert p == p and p != Pair(1, 2)"]
+    pairs = (
+        "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+        "def longest(ps, n):\n    return max(p.b - p.a for p in ps)\n"
+        "def gen(n):\n    yield from range(n)\n"
+    )
+    tests = [
+        "assert longest([Pair(5, 24), Pair(15, 25)], 2) == 19",
+        "assert list(gen(3)) == [0, 1, 2]",
+        "assert gen(3) != [0, 1, 2]",
+        "p = Pair(1, 2)\nassert p == p and p != Pair(1, 2)",
+    ]
     outcome = box.run(pairs, tests, limits=FAST)
     assert outcome.passed, outcome
 
 
 def test_results_keep_their_types_and_exceptions_their_class(box):
-    program = ("import collections, fractions, decimal\n"
-               "def f(x):\n    return [collections.Counter('aab'), fractions.Fraction(1, 3),\n"
-               "            decimal.Decimal('1.10'), {1: (2, 3)}, {4}, frozenset(), b'\\0',\n"
-               "            bytearray(b'z'), 1 + 2j, range(3), float('nan'), -0.0, 10 ** 5000,\n"
-               "            collections.OrderedDict(a=1), collections.deque([1], 3)]\n"
-               "def g():\n    raise KeyError('k')\n")
-    tests = [("import collections, decimal, fractions, math\nr = f(0)\n"
-             "assert r[0] == {'a': 2, 'b': 1} and type(r[0]) is collections.Counter\n"
-             "assert r[1] == fractions.Fraction(1, 3) and str(r[2]) == '1.10'\n"
-             "assert r[3:10] == [{1: (2, 3)}, {4}, frozenset(), b'\\0', bytearray(b'z'), 1 + 2j,"
-             " range(3)]\n"
-             "assert math.isnan(r[10]) and math.copysign(1, r[11]) == -1 and r[12] == 10 ** 5000\n"
-             "assert type(r[13]) is collections.OrderedDict and r[14].maxlen == 3"),
-             "try:\n    g()\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError"]
+    program = (
+        "import collections, fractions, decimal\n"
+        "def f(x):\n    return [collections.Counter('aab'), fractions.Fraction(1, 3),\n"
+        "            decimal.Decimal('1.10'), {1: (2, 3)}, {4}, frozenset(), b'\\0',\n"
+        "            bytearray(b'z'), 1 + 2j, range(3), float('nan'), -0.0, 10 ** 5000,\n"
+        "            collections.OrderedDict(a=1), collections.deque([1], 3)]\n"
+        "def g():\n    raise KeyError('k')\n"
+    )
+    tests = [
+        (
+            "import collections, decimal, fractions, math\nr = f(0)\n"
+            "assert r[0] == {'a': 2, 'b': 1} and type(r[0]) is collections.Counter\n"
+            "assert r[1] == fractions.Fraction(1, 3) and str(r[2]) == '1.10'\n"
+            "assert r[3:10] == [{1: (2, 3)}, {4}, frozenset(), b'\\0', bytearray(b'z'), 1 + 2j,"
+            " range(3)]\n"
+            "assert math.isnan(r[10]) and math.copysign(1, r[11]) == -1 and r[12] == 10 ** 5000\n"
+            "assert type(r[13]) is collections.OrderedDict and r[14].maxlen == 3"
+        ),
+        "try:\n    g()\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError",
+    ]
     outcome = box.run(program, tests, limits=FAST)
     assert outcome.passed, outcome
 
@@ -436,8 +570,10 @@ def test_results_keep_their_types_and_exceptions_their_class(box):
 def test_setup_code_may_use_the_programs_names_but_not_replace_its_own(box):
     """MBPP's test_setup_code runs before the tests: it may call the program; the names it
     defines are the problem's, and a program's function of the same name is not used."""
-    program = ("def f(x):\n    return x + 1\n"
-               "def expected(x):\n    return 0\n")  # shadows the setup's helper: ignored
+    program = (
+        "def f(x):\n    return x + 1\n"
+        "def expected(x):\n    return 0\n"
+    )  # shadows the setup's helper: ignored
     setup = "base = f(0)\ndef expected(x):\n    return x + 1\n"
     tests = ["assert base == 1", "assert f(5) == expected(5)"]
     assert box.run(program, tests, setup, limits=FAST).passed
@@ -491,8 +627,9 @@ def test_the_program_never_holds_the_tests(box):
 def test_reading_the_tests_would_pass_if_they_were_in_memory():
     """The control: with the tests in the same process, the same program passes."""
     script = f"tests = {SECRET_TESTS!r}\n" + READ_THE_TESTS + "\n" + "\n".join(SECRET_TESTS)
-    proc = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-500:]
 
 
@@ -523,8 +660,13 @@ def test_what_the_judge_reported_is_not_left_for_the_next_program(box):
 
 
 def test_scanning_raw_memory_would_pass_if_the_tests_were_there():
-    script = (f"tests = {SECRET_TESTS!r}\nkeep = [t.encode() for t in tests]\n"
-              + SCAN_RAW_MEMORY + "\n" + "\n".join(SECRET_TESTS))
-    proc = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)
+    script = (
+        f"tests = {SECRET_TESTS!r}\nkeep = [t.encode() for t in tests]\n"
+        + SCAN_RAW_MEMORY
+        + "\n"
+        + "\n".join(SECRET_TESTS)
+    )
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-500:]

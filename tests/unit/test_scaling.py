@@ -10,17 +10,27 @@ def _labels(answers: dict, gold: dict) -> pd.DataFrame:
     rows = []
     for (p, s), pair in answers.items():
         for t, a in enumerate(pair, start=1):
-            rows.append({"problem_id": p, "sample": s, "turn": t, "extracted": a,
-                         "reward": float(a == gold[p]), "finish_reason": "stop",
-                         "completion_tokens": 3})
+            rows.append(
+                {
+                    "problem_id": p,
+                    "sample": s,
+                    "turn": t,
+                    "extracted": a,
+                    "reward": float(a == gold[p]),
+                    "finish_reason": "stop",
+                    "completion_tokens": 3,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_scaling_curve_by_hand():
     # One problem, gold "5", K = 4 samples.
     # turn 1: 5, 7, 7, 5     turn 2: 5, 5, 7, 5
-    labels = _labels({("p", 0): ("5", "5"), ("p", 1): ("7", "5"), ("p", 2): ("7", "7"),
-                      ("p", 3): ("5", "5")}, {"p": "5"})
+    labels = _labels(
+        {("p", 0): ("5", "5"), ("p", 1): ("7", "5"), ("p", 2): ("7", "7"), ("p", 3): ("5", "5")},
+        {"p": "5"},
+    )
     curve = scaling_curve(labels, [2, 4]).set_index("budget")
     # B=2 parallel: blocks {0,1} -> 5 vs 7 tie, latest sample (7) wins -> 0; {2,3} -> tie,
     # latest (5) wins -> 1; mean 0.5. Sequential: B/2 = 1 chain per block: turn-2 answers of
@@ -36,8 +46,17 @@ def test_scaling_curve_by_hand():
 def test_scaling_curve_two_problems_and_leftover_samples():
     # K = 3: budget 2 uses one block of 2 for parallel (sample 2 left over) and 3 blocks of 1.
     gold = {"a": "1", "b": "2"}
-    labels = _labels({("a", 0): ("1", "1"), ("a", 1): ("1", "0"), ("a", 2): ("0", "1"),
-                      ("b", 0): ("0", "2"), ("b", 1): ("0", "0"), ("b", 2): ("2", "2")}, gold)
+    labels = _labels(
+        {
+            ("a", 0): ("1", "1"),
+            ("a", 1): ("1", "0"),
+            ("a", 2): ("0", "1"),
+            ("b", 0): ("0", "2"),
+            ("b", 1): ("0", "0"),
+            ("b", 2): ("2", "2"),
+        },
+        gold,
+    )
     curve = scaling_curve(labels, [2]).iloc[0]
     # parallel: a {1,1} -> 1; b {0,0} -> 0 -> 0.5
     assert curve["parallel"] == pytest.approx(0.5)

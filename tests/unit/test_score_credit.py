@@ -35,8 +35,9 @@ def test_leave_one_out_with_a_group_tensor_of_unequal_groups():
     assert torch.allclose(adv, t([0.5, -1.0, -1.0, 0.5, 1.0, 0.0]))
     # an int k is problem-major groups of k, as before
     r = t([1.0, 0.0, 1.0, 1.0])
-    assert torch.allclose(leave_one_out_advantage(r, 2),
-                          leave_one_out_advantage(r, torch.tensor([0, 0, 1, 1])))
+    assert torch.allclose(
+        leave_one_out_advantage(r, 2), leave_one_out_advantage(r, torch.tensor([0, 0, 1, 1]))
+    )
 
 
 def rollout(problem, r1, offline=False):
@@ -47,13 +48,21 @@ def test_offline_starts_form_their_own_whole_groups():
     # the embedded default's layout in small: K = 4 on-policy samples of problems 0 and 1, then
     # offline starts with only 2 base samples each (the base rolled out fewer than K) of 1 and 3.
     # Cutting this list into blocks of K (the old `update`) put problems 1 and 3 in one block.
-    rs = ([rollout(0, 1.0)] * 4 + [rollout(1, 0.0)] * 4
-          + [rollout(1, 1.0, True)] * 2 + [rollout(3, 0.0, True)] * 2)
+    rs = (
+        [rollout(0, 1.0)] * 4
+        + [rollout(1, 0.0)] * 4
+        + [rollout(1, 1.0, True)] * 2
+        + [rollout(3, 0.0, True)] * 2
+    )
     blocks = [rs[i : i + 4] for i in range(0, len(rs), 4)]
     assert {r.problem for r in blocks[2]} == {1, 3}  # the bug, for the record
     groups = problem_groups(rs)
     assert [[(r.problem, r.offline) for r in g] for g in groups] == [
-        [(0, False)] * 4, [(1, False)] * 4, [(1, True)] * 2, [(3, True)] * 2]
+        [(0, False)] * 4,
+        [(1, False)] * 4,
+        [(1, True)] * 2,
+        [(3, True)] * 2,
+    ]
     # on-policy and offline starts of problem 1 are different start distributions: apart
     assert group_ids(rs) == [0] * 4 + [1] * 4 + [2] * 2 + [3] * 2
 
@@ -83,16 +92,20 @@ def test_stage2_returns_per_attempt_and_episode():
 
 def stage2_batch(logp, reward):
     logp = t(logp, requires_grad=True)
-    return AttemptBatch(logp=logp, ref_logp=logp.detach().clone(), mask=torch.ones_like(logp),
-                        reward=t(reward))
+    return AttemptBatch(
+        logp=logp, ref_logp=logp.detach().clone(), mask=torch.ones_like(logp), reward=t(reward)
+    )
 
 
-@pytest.mark.parametrize("credit,loss,grad1", [
-    # per-attempt: ret1 = r1 = [0, 1] → A1 = [−1, 1]; pg1 = −mean(A1·logp1) = −(1 − 2)/2
-    ("per_attempt", 0.5, [0.5, -0.5]),
-    # episode: ret1 = r̃1 + r̃2 = [0 + 4, 1 + 1] → A1 = [2, −2]; pg1 = −(−2 + 4)/2
-    ("episode", -1.0, [-1.0, 1.0]),
-])
+@pytest.mark.parametrize(
+    "credit,loss,grad1",
+    [
+        # per-attempt: ret1 = r1 = [0, 1] → A1 = [−1, 1]; pg1 = −mean(A1·logp1) = −(1 − 2)/2
+        ("per_attempt", 0.5, [0.5, -0.5]),
+        # episode: ret1 = r̃1 + r̃2 = [0 + 4, 1 + 1] → A1 = [2, −2]; pg1 = −(−2 + 4)/2
+        ("episode", -1.0, [-1.0, 1.0]),
+    ],
+)
 def test_score_stage2_credit_reaches_attempt1(credit, loss, grad1):
     a1 = stage2_batch([[-1.0], [-2.0]], [0.0, 1.0])
     a2 = stage2_batch([[-1.0], [-1.0]], [1.0, 1.0])  # r̃2 = [4, 1] → A2 = [3, −3]
@@ -140,12 +153,14 @@ def test_per_attempt_bonus_only_rescales_r2_but_episode_credit_reaches_attempt1(
 def test_config_refuses_groups_of_one():
     with pytest.raises(SelfCorrectError, match="score.samples: 1 leaves no other sample"):
         validate_config({"models": ["score"], "score": {"samples": 1}})
-    with pytest.raises(SelfCorrectError,
-                       match="score.offline_starts: 0.25 needs 2 or more base samples.*"
-                             "rollout.train.samples is 1"):
+    with pytest.raises(
+        SelfCorrectError,
+        match="score.offline_starts: 0.25 needs 2 or more base samples.*rollout.train.samples is 1",
+    ):
         validate_config({"models": ["score"], "rollout": {"train": {"samples": 1}}})
     # without offline starts, or without a Stage II model, one base sample is fine
-    validate_config({"models": ["score"], "rollout": {"train": {"samples": 1}},
-                     "score": {"offline_starts": 0}})
+    validate_config(
+        {"models": ["score"], "rollout": {"train": {"samples": 1}}, "score": {"offline_starts": 0}}
+    )
     validate_config({"models": ["base"], "rollout": {"train": {"samples": 1}}})
     assert validate_config({})["score"]["credit"] == "per_attempt"

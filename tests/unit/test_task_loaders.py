@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from selfcorrect.artifacts import to_table
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.tasks.gsm8k import GSM8K

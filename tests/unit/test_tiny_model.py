@@ -32,7 +32,9 @@ def test_piecewise_encoding_equals_the_chat_template():
         assert ids == tok(text, add_special_tokens=False)["input_ids"]
         # the loss sees exactly the assistant contents and their end-of-turn tokens
         trained = tok.decode([i for i, m in zip(ids, mask) if m])
-        assert trained == "".join(m["content"] + "<|end|>" for m in conv if m["role"] == "assistant")
+        assert trained == "".join(
+            m["content"] + "<|end|>" for m in conv if m["role"] == "assistant"
+        )
 
 
 def test_collate_masks_padding_and_prompts():

@@ -27,8 +27,9 @@ def test_scoring_from_the_first_completion_matches_the_full_forward(tiny_llama):
 def test_a_start_past_the_input_or_before_one_is_clamped(tiny_llama):
     model = tiny_llama()
     ids, attention, _ = core.pack([(1, 2)], [(3,)], 0)
-    torch.testing.assert_close(core.token_logprobs(model, ids, attention, 0),
-                               core.token_logprobs(model, ids, attention))
+    torch.testing.assert_close(
+        core.token_logprobs(model, ids, attention, 0), core.token_logprobs(model, ids, attention)
+    )
     assert core.token_logprobs(model, ids, attention, 99).eq(0).all()
 
 
@@ -42,10 +43,13 @@ def test_hf_backend_samples_under_the_trainers_autocast(tiny_llama, bf16):
 
     tok: PreTrainedTokenizerFast = build_tokenizer()
     torch.manual_seed(0)
-    model = build_model(tok, {"hidden_size": 16, "intermediate_size": 32, "layers": 1,
-                              "heads": 2, "max_positions": 32})
+    model = build_model(
+        tok,
+        {"hidden_size": 16, "intermediate_size": 32, "layers": 1, "heads": 2, "max_positions": 32},
+    )
     seen = []
     model.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
     gens = HFBackend(model, tok, progress=False, bf16=bf16).generate(
-        ["1+2="], Sampling(temperature=1.0, max_new_tokens=3, seed=1))
+        ["1+2="], Sampling(temperature=1.0, max_new_tokens=3, seed=1)
+    )
     assert len(gens) == 1 and seen and set(seen) == {bf16}

@@ -9,8 +9,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from selfcorrect import tracking
 from selfcorrect.cli import _parser
 
-ROW = {"step": 1, "method": "score_stage1", "reward_t1": 0.25, "reward_t2": 0.5,
-       "kl_t1": float("nan"), "done": True}
+ROW = {
+    "step": 1,
+    "method": "score_stage1",
+    "reward_t1": 0.25,
+    "reward_t2": 0.5,
+    "kl_t1": float("nan"),
+    "done": True,
+}
 
 
 def test_enabled_tracker_writes_scalars_per_step(tmp_path):
@@ -56,10 +62,25 @@ def test_config_switch_is_off_by_default_and_checked():
 
 
 def test_cli_option_is_off_unless_given():
-    assert _parser().parse_args(["report", "--metrics", "m.json", "--out-dir", "o"]) \
-        .tensorboard is None
-    args = _parser().parse_args(["--tensorboard", "tb", "rise-train", "--init", "a",
-                                 "--data", "d", "--cfg", "{}", "--out", "o"])
+    assert (
+        _parser().parse_args(["report", "--metrics", "m.json", "--out-dir", "o"]).tensorboard
+        is None
+    )
+    args = _parser().parse_args(
+        [
+            "--tensorboard",
+            "tb",
+            "rise-train",
+            "--init",
+            "a",
+            "--data",
+            "d",
+            "--cfg",
+            "{}",
+            "--out",
+            "o",
+        ]
+    )
     assert args.tensorboard == "tb"
 
 
@@ -76,17 +97,44 @@ def test_the_score_trainer_logs_each_step(tmp_path, monkeypatch):
 
     tok = build_tokenizer()
     torch.manual_seed(0)
-    tiny = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2,
-            "max_positions": 64}
-    cfg = {k: v for k, v in validate_config({})["score"].items()
-           if k not in ("stage1_steps", "stage2_steps")}
-    cfg.update(steps=2, problems_per_step=2, samples=2, max_new_tokens=4, warmup_steps=0,
-               checkpoint_every=2, micro_batch_problems=2, bf16=False, offline_starts=0.0,
-               keep="last")
+    tiny = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "layers": 1,
+        "heads": 2,
+        "max_positions": 64,
+    }
+    cfg = {
+        k: v
+        for k, v in validate_config({})["score"].items()
+        if k not in ("stage1_steps", "stage2_steps")
+    }
+    cfg.update(
+        steps=2,
+        problems_per_step=2,
+        samples=2,
+        max_new_tokens=4,
+        warmup_steps=0,
+        checkpoint_every=2,
+        micro_batch_problems=2,
+        bf16=False,
+        offline_starts=0.0,
+        keep="last",
+    )
     problems = pd.DataFrame(get_task("arith").problems("train", {"n_train": 4}))
     monkeypatch.setattr(ScoreRecipe, "reward", lambda self, problem, gen: 0.5)
-    recipe = ScoreRecipe(cfg, "score_stage1", build_model(tok, tiny), build_model(tok, tiny),
-                         tok, problems, get_task("arith"), {}, tmp_path / "ckpt", None)
+    recipe = ScoreRecipe(
+        cfg,
+        "score_stage1",
+        build_model(tok, tiny),
+        build_model(tok, tiny),
+        tok,
+        problems,
+        get_task("arith"),
+        {},
+        tmp_path / "ckpt",
+        None,
+    )
     with tracking.tracking(tmp_path / "tb"):
         log = recipe.train()
     events = EventAccumulator(str(tmp_path / "tb"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_workflow import copy_workflow, planned_jobs, snakemake
 
 from selfcorrect.rewards.sandbox import VERDICTS, isolation_mode
-
-from test_workflow import copy_workflow, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 PRESET = "config/presets/tiny-code.yaml"
@@ -28,9 +27,17 @@ def code_run(root, tmp_path_factory):
 
 def test_dag_trains_on_mbpp_and_evaluates_on_humaneval(code_run):
     d, jobs = code_run
-    assert jobs == {"base_model": 1, "prepare_task": 2, "rollout": 4, "label": 4,
-                    "score_stage1": 1, "score_stage2": 1, "evaluate_model": 3,
-                    "build_report": 1, "all": 1}
+    assert jobs == {
+        "base_model": 1,
+        "prepare_task": 2,
+        "rollout": 4,
+        "label": 4,
+        "score_stage1": 1,
+        "score_stage2": 1,
+        "evaluate_model": 3,
+        "build_report": 1,
+        "all": 1,
+    }
     assert (d / "results/data/mbpp/train.parquet").exists()
     assert not (d / "results/data/humaneval/train.parquet").exists()
     summary = (d / "results/report/summary.md").read_text()
@@ -41,8 +48,11 @@ def test_dag_trains_on_mbpp_and_evaluates_on_humaneval(code_run):
 
 def test_code_labels_record_verdict_and_isolation(code_run):
     d, _ = code_run
-    for path in ("labels/base/mbpp-train.parquet", "labels/base/humaneval-test.parquet",
-                 "labels/score/humaneval-test.parquet"):
+    for path in (
+        "labels/base/mbpp-train.parquet",
+        "labels/base/humaneval-test.parquet",
+        "labels/score/humaneval-test.parquet",
+    ):
         labels = pd.read_parquet(d / "results" / path)
         assert set(labels["verdict"]) <= CODE_VERDICTS, path
         assert set(labels["isolation"]) == {isolation_mode()}, path

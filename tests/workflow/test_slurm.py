@@ -23,10 +23,21 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 # Slurm jobs inherit this environment (sbatch --export=ALL): the venv's bin and, when set,
 # PYTHONPATH reach the jobs as they would from a user's activated environment.
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-       "OMP_NUM_THREADS": "1"}
-COPY = ["Snakefile", "rules", "config", "envs", "profiles", "tests/slurm", "workflow/schemas",
-        "workflow/report"]
+ENV = {
+    **os.environ,
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    "OMP_NUM_THREADS": "1",
+}
+COPY = [
+    "Snakefile",
+    "rules",
+    "config",
+    "envs",
+    "profiles",
+    "tests/slurm",
+    "workflow/schemas",
+    "workflow/report",
+]
 PROFILE = ["--profile", "profiles/slurm", "--workflow-profile", "profiles/slurm-local"]
 CONFIG = ["--configfile", "config/test.yaml", "tests/slurm/tiny.yaml"]
 GPU_RULES = {"rollout", "score_stage1"}
@@ -35,8 +46,13 @@ LOCAL_RULES = {"prepare_task", "evaluate_model", "build_report"}
 
 def slurm_is_up() -> bool:
     try:
-        proc = subprocess.run(["sinfo", "-h", "-p", "gpu", "-o", "%G"], capture_output=True,
-                              text=True, timeout=20)
+        proc = subprocess.run(
+            ["sinfo", "-h", "-p", "gpu", "-o", "%G"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and "gpu:a100" in proc.stdout
@@ -51,16 +67,27 @@ def slurm(root):
     if os.geteuid() != 0:
         pytest.skip("no local Slurm running and not root: `sudo tests/slurm/local_slurm.sh up`")
     script = str(root / "tests/slurm/local_slurm.sh")
-    up = subprocess.run(["bash", script, "up"], capture_output=True, text=True, timeout=900)
+    up = subprocess.run(
+        ["bash", script, "up"], capture_output=True, text=True, timeout=900, check=False
+    )
     assert up.returncode == 0, f"local_slurm.sh up failed:\n{up.stdout}\n{up.stderr}"
     assert slurm_is_up(), f"Slurm did not come up:\n{up.stdout}"
     yield
-    subprocess.run(["bash", script, "down"], capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        ["bash", script, "down"], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def snakemake(cwd, *args):
-    proc = subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True,
-                          text=True, env=ENV, timeout=900)
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stderr[-6000:]}"
     return proc.stdout + proc.stderr
 
@@ -75,8 +102,9 @@ def submissions(log: str) -> list[dict]:
 
 
 def slurm_record(job_id: int) -> str:
-    return subprocess.run(["scontrol", "-o", "show", "job", str(job_id)], capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["scontrol", "-o", "show", "job", str(job_id)], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def check_submissions(log: str, expected: Counter) -> None:
@@ -109,8 +137,7 @@ def run(slurm, root, tmp_path_factory):
 
 def test_tiny_dag_through_slurm(run):
     wf, log = run
-    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3,
-                                    "score_stage1": 1}))
+    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3, "score_stage1": 1}))
     assert not LOCAL_RULES & {c["rule"] for c in submissions(log)[0]}
     # results/ complete: both models evaluated and in the report
     for model in ("base", "score_stage1"):
@@ -126,8 +153,9 @@ def test_rerun_one_stage_through_slurm(run):
     """docs/slurm.md: rerunning Stage I resubmits it and what depends on it, nothing upstream."""
     wf, _ = run
     before = (wf / "results/models/base/config.json").stat().st_mtime_ns
-    log = snakemake(wf, "--cores", "all", *PROFILE, *CONFIG, "--verbose",
-                    "--forcerun", "score_stage1")
+    log = snakemake(
+        wf, "--cores", "all", *PROFILE, *CONFIG, "--verbose", "--forcerun", "score_stage1"
+    )
     check_submissions(log, Counter({"score_stage1": 1, "rollout": 1, "label": 1}))
     assert "rollout/score_stage1_arith_test/" in log
     assert (wf / "results/models/base/config.json").stat().st_mtime_ns == before
@@ -138,9 +166,19 @@ def test_a_real_base_model_is_only_recorded_on_the_submit_host(run):
     loads the source and saves it on the submit host."""
     wf, _ = run
     shutil.copytree(wf / "results/models/base", wf / "local_model")
-    log = snakemake(wf, "results/models/base", "--cores", "all", *PROFILE, *CONFIG, "--verbose",
-                    "--config", f"base_model={{source: {wf / 'local_model'}}}",
-                    "--forcerun", "base_model")
+    log = snakemake(
+        wf,
+        "results/models/base",
+        "--cores",
+        "all",
+        *PROFILE,
+        *CONFIG,
+        "--verbose",
+        "--config",
+        f"base_model={{source: {wf / 'local_model'}}}",
+        "--forcerun",
+        "base_model",
+    )
     assert "localrule base_model:" in log
     assert "sbatch call" not in log
     assert (wf / "results/models/base/README.md").exists()  # saved there, with its card

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import copy_workflow, planned_jobs, snakemake
+from test_workflow import copy_workflow, planned_jobs, snakemake_at_once
 
 pytestmark = pytest.mark.workflow
 
@@ -35,6 +35,38 @@ def user(root, tmp_path_factory):
     return d
 
 
+BAD_NAMES = [
+    ("task: nosuch\n", "config: task: unknown task 'nosuch'"),
+    ("models: [base, scor]\n", "config: models.1: no method builds 'scor' (did you mean 'score'?)"),
+    (
+        "tasks: {gsm8k: {sorce: data/train.parquet}}\n",
+        "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)",
+    ),
+    ("models: [base, rise_1]\n", "config: models.1: no method builds 'rise_1'"),
+]
+
+
+@pytest.fixture(scope="module")
+def plans(user):
+    """Every dry run of this module, side by side: the template's plan, with a nested
+    command-line value, and with each bad override (bad<i>.yaml)."""
+    runs = {
+        "template": ["-n", "-p", "--configfile", "my.yaml"],
+        "nested": [
+            "-n",
+            "-p",
+            "--configfile",
+            "my.yaml",
+            "--config",
+            "score={stage1_steps: 10, lr: 1e-5, bf16: false}",
+        ],
+    }
+    for i, (override, _) in enumerate(BAD_NAMES):
+        (user / f"bad{i}.yaml").write_text(override)
+        runs[f"bad{i}"] = ["-n", "--configfile", "my.yaml", f"bad{i}.yaml"]
+    return snakemake_at_once({key: (user, args) for key, args in runs.items()})
+
+
 def job_cfgs(stdout: str) -> list[dict]:
     """The --cfg JSON of every planned shell command."""
     return [json.loads(m) for m in re.findall(r"--cfg '(\{.*?\})'", stdout)]
@@ -48,13 +80,21 @@ def walk(obj, key=""):
         yield key, obj
 
 
-def test_template_plans_only_its_models_with_real_model_settings(user):
-    proc = snakemake(user, "-n", "-p", "--configfile", "my.yaml")
+def test_template_plans_only_its_models_with_real_model_settings(plans):
+    proc = plans["template"]
+    assert proc.returncode == 0, proc.stderr
     # base, score_stage1, score: test rollouts of three models, the base's training rollouts
     # (Stage II's offline starts); no RISE, no scaling study, no baselines
     assert planned_jobs(proc) == {
-        "prepare_task": 2, "base_model": 1, "rollout": 4, "label": 4, "score_stage1": 1,
-        "score_stage2": 1, "evaluate_model": 3, "build_report": 1, "all": 1,
+        "prepare_task": 2,
+        "base_model": 1,
+        "rollout": 4,
+        "label": 4,
+        "score_stage1": 1,
+        "score_stage2": 1,
+        "evaluate_model": 3,
+        "build_report": 1,
+        "all": 1,
     }
     cfgs = job_cfgs(proc.stdout)
     assert len(cfgs) == 2 + 1 + 4 + 2  # prepare, base_model, rollout, score stages
@@ -68,28 +108,18 @@ def test_template_plans_only_its_models_with_real_model_settings(user):
     assert {s["lr"] for s in score} == {5.0e-6} and {s["steps"] for s in score} == {500}
 
 
-def test_nested_command_line_values_are_typed(user):
-    proc = snakemake(user, "-n", "-p", "--configfile", "my.yaml", "--config",
-                     "score={stage1_steps: 10, lr: 1e-5, bf16: false}")
-    stage1 = next(c["score"] for c in job_cfgs(proc.stdout) if c.get("score", {}).get("steps")
-                  == 10)
+def test_nested_command_line_values_are_typed(plans):
+    proc = plans["nested"]
+    assert proc.returncode == 0, proc.stderr
+    stage1 = next(
+        c["score"] for c in job_cfgs(proc.stdout) if c.get("score", {}).get("steps") == 10
+    )
     assert stage1["lr"] == 1e-5 and stage1["bf16"] is False
 
 
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("task: nosuch\n", "config: task: unknown task 'nosuch'"),
-        ("models: [base, scor]\n",
-         "config: models.1: no method builds 'scor' (did you mean 'score'?)"),
-        ("tasks: {gsm8k: {sorce: data/train.parquet}}\n",
-         "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)"),
-        ("models: [base, rise_1]\n", "config: models.1: no method builds 'rise_1'"),
-    ],
-)
-def test_bad_names_fail_before_the_dag_in_one_line(user, override, message):
-    (user / "bad.yaml").write_text(override)
-    proc = snakemake(user, "-n", "--configfile", "my.yaml", "bad.yaml", check=False)
+@pytest.mark.parametrize("override, message", BAD_NAMES)
+def test_bad_names_fail_before_the_dag_in_one_line(plans, override, message):
+    proc = plans[f"bad{BAD_NAMES.index((override, message))}"]
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
     assert len(errors) == 1 and errors[0].startswith(f"selfcorrect: error: {message}")
@@ -102,9 +132,20 @@ def test_without_the_venv_on_path_rules_still_find_selfcorrect(user):
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         # --configfile takes every word after it: the target goes before it (or after `--`)
-        [str(bin_dir / "snakemake"), "--cores", "1", "--configfile", "my.yaml", "--",
-         "results/data/gsm8k/test.parquet"],
-        cwd=user, env=env, capture_output=True, text=True, check=False,
+        [
+            str(bin_dir / "snakemake"),
+            "--cores",
+            "1",
+            "--configfile",
+            "my.yaml",
+            "--",
+            "results/data/gsm8k/test.parquet",
+        ],
+        cwd=user,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(pd.read_parquet(user / "results/data/gsm8k/test.parquet")) > 0

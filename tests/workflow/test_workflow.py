@@ -22,11 +22,33 @@ COPY = ["Snakefile", "rules", "config", "envs", "workflow/schemas", "workflow/re
 
 
 def snakemake(cwd, *args, check=True):
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV,
-                          check=False)
+    proc = subprocess.run(
+        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV, check=False
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def snakemake_at_once(runs: dict) -> dict:
+    """Several snakemake calls (key -> (cwd, args)) run side by side, each one process: the
+    same outcomes as one after the other (check=False), on both cores."""
+    procs = {
+        key: subprocess.Popen(
+            [SNAKEMAKE, *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for key, (cwd, args) in runs.items()
+    }
+    done = {}
+    for key, proc in procs.items():
+        out, err = proc.communicate()
+        done[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
 
 
 def planned_jobs(proc) -> dict[str, int]:
@@ -71,13 +93,28 @@ def test_lint_is_clean(root):
 def test_dry_run_lists_the_dag(fresh):
     proc = snakemake(fresh, "-n")
     assert planned_jobs(proc) == {
-        "base_model": 1, "prepare_task": 2, "score_stage1": 1, "score_stage2": 1,
-        "score_ablation": 4, "rollout": 15, "label": 15, "evaluate_model": 13,
-        "baseline_data": 4, "baseline_sft": 4,
-        "scaling_rollout": 13, "scaling_label": 13, "scaling_curve": 13,
-        "rise_collect": 2, "rise_label": 2, "rise_improve": 2, "rise_train": 2,
-        "rise_eval_rollout": 6, "rise_eval_label": 6, "rise_evaluate": 3,
-        "build_report": 1, "all": 1,
+        "base_model": 1,
+        "prepare_task": 2,
+        "score_stage1": 1,
+        "score_stage2": 1,
+        "score_ablation": 4,
+        "rollout": 15,
+        "label": 15,
+        "evaluate_model": 13,
+        "baseline_data": 4,
+        "baseline_sft": 4,
+        "scaling_rollout": 13,
+        "scaling_label": 13,
+        "scaling_curve": 13,
+        "rise_collect": 2,
+        "rise_label": 2,
+        "rise_improve": 2,
+        "rise_train": 2,
+        "rise_eval_rollout": 6,
+        "rise_eval_label": 6,
+        "rise_evaluate": 3,
+        "build_report": 1,
+        "all": 1,
     }
 
 
@@ -92,12 +129,20 @@ def test_local_runs_start_the_long_trainers_first(fresh):
     assert priority["results/rollouts/base/arith-train.parquet"] == 1000
     assert priority["results/labels/base/arith-train.parquet"] == 1000
     assert priority["results/rollouts/base/arith-test.parquet"] == 0
-    score = {m: priority[f"results/models/{m}"] for m in (
-        "score_stage1", "score", "score_single_turn", "score_no_stage1", "score_star_stage2")}
+    score = {
+        m: priority[f"results/models/{m}"]
+        for m in (
+            "score_stage1",
+            "score",
+            "score_single_turn",
+            "score_no_stage1",
+            "score_star_stage2",
+        )
+    }
     # Stage II from the base does Stage I's and Stage II's steps: the longest job
     assert score["score_no_stage1"] == max(score.values()) > score["score_stage1"]
-    # cost ~ steps x attempts: single-turn RL runs both stages' steps (40 + 30) on one attempt
-    assert score["score_single_turn"] == 70 and score["score_stage1"] == 2 * 40
+    # cost ~ steps x attempts: single-turn RL runs both stages' steps (60 + 30) on one attempt
+    assert score["score_single_turn"] == 90 and score["score_stage1"] == 2 * 60
     assert max(score.values()) < priority["results/rollouts/base/arith-train.parquet"]
 
 
@@ -112,16 +157,33 @@ def test_invalid_config_is_one_line_and_fails(fresh):
 def test_full_tiny_run_then_rerun_one_stage(workdir):
     snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
     summary = (workdir / "results/report/summary.md").read_text()
-    for model in ("base", "self_refine", "star_1", "star_2", "pair_sft", "pair_sft_plus",
-                  "score_stage1", "score", "score_single_turn", "score_no_stage1",
-                  "score_no_shaping", "score_star_stage2", "rise_1", "rise_2"):
+    for model in (
+        "base",
+        "self_refine",
+        "star_1",
+        "star_2",
+        "pair_sft",
+        "pair_sft_plus",
+        "score_stage1",
+        "score",
+        "score_single_turn",
+        "score_no_stage1",
+        "score_no_shaping",
+        "score_star_stage2",
+        "rise_1",
+        "rise_2",
+    ):
         assert f"| {model} |" in summary
     assert "## RISE on arith" in summary
     assert "## Inference-time scaling on arith" in summary and "## Provenance" in summary
     # evaluation runs eval_turns = 3 attempts: accuracy per attempt up to t3
     assert "| model | p1@t3 | m1@t3 |" in summary
-    for png in ("training_curves.png", "pretraining.png", "rise_accuracy_per_turn.png",
-                "scaling.png"):
+    for png in (
+        "training_curves.png",
+        "pretraining.png",
+        "rise_accuracy_per_turn.png",
+        "scaling.png",
+    ):
         assert (workdir / "results/report" / png).stat().st_size > 0
     # the resolved config next to the tables, with the hash the provenance block records
     resolved = yaml.safe_load((workdir / "results/report/config.yaml").read_text())
@@ -154,10 +216,16 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert not {"score_stage1", "score_stage2", "score_ablation", "baseline_sft"} & set(jobs)
 
     # STaR iteration 2 learns from star_1's own training rollouts; Pair-SFT from the base's
-    proc = snakemake(workdir, "-n", "results/models/star_2", "--forcerun",
-                     "results/models/star_1", "--configfile", "config/test.yaml")
-    assert planned_jobs(proc) == {"baseline_sft": 2, "baseline_data": 1, "rollout": 1,
-                                  "label": 1}
+    proc = snakemake(
+        workdir,
+        "-n",
+        "results/models/star_2",
+        "--forcerun",
+        "results/models/star_1",
+        "--configfile",
+        "config/test.yaml",
+    )
+    assert planned_jobs(proc) == {"baseline_sft": 2, "baseline_data": 1, "rollout": 1, "label": 1}
 
     # a Stage II setting reruns Stage II and what follows, not Stage I
     override.write_text("score: {alpha: 5.0}\n")
@@ -165,18 +233,35 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert jobs["score_stage2"] == 1 and "score_stage1" not in jobs and "base_model" not in jobs
 
     # RISE: rerunning iteration 2 does not rerun iteration 1 …
-    proc = snakemake(workdir, "-n", "results/models/rise_2", "--forcerun",
-                     "results/models/rise_2", "--configfile", "config/test.yaml")
+    proc = snakemake(
+        workdir,
+        "-n",
+        "results/models/rise_2",
+        "--forcerun",
+        "results/models/rise_2",
+        "--configfile",
+        "config/test.yaml",
+    )
     assert planned_jobs(proc) == {"rise_train": 1}
     # … but iteration 2 depends on iteration 1: rerunning M_1 replans iteration 2's whole chain
-    proc = snakemake(workdir, "-n", "results/models/rise_2", "--forcerun",
-                     "results/models/rise_1", "--configfile", "config/test.yaml")
-    assert planned_jobs(proc) == {"rise_train": 2, "rise_collect": 1, "rise_label": 1,
-                                  "rise_improve": 1}
+    proc = snakemake(
+        workdir,
+        "-n",
+        "results/models/rise_2",
+        "--forcerun",
+        "results/models/rise_1",
+        "--configfile",
+        "config/test.yaml",
+    )
+    assert planned_jobs(proc) == {
+        "rise_train": 2,
+        "rise_collect": 1,
+        "rise_label": 1,
+        "rise_improve": 1,
+    }
 
     snakemake(workdir, "--cores", "2", "evaluate", "--configfile", "config/test.yaml")
-    snakemake(workdir, "--configfile", "config/test.yaml",
-              "--report", "results/report/report.html")
+    snakemake(workdir, "--configfile", "config/test.yaml", "--report", "results/report/report.html")
     html = (workdir / "results/report/report.html").read_text(errors="replace")
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()
     for item in ("summary.md", "config.yaml", "transitions.png", "scaling.png"):

@@ -77,9 +77,7 @@ def _extended(validator_class):
             instance[:] = [_coerce(validator, sub, v) for v in instance]
         yield from validate_items(validator, sub, instance, schema)
 
-    return jsonschema.validators.extend(
-        validator_class, {"properties": properties, "items": items}
-    )
+    return jsonschema.validators.extend(validator_class, {"properties": properties, "items": items})
 
 
 def _merge_missing(value, default):
@@ -202,6 +200,11 @@ def check_models(models: list[str], known: list[str], source: str = "config") ->
             )
 
 
+# score keys the workflow resolves into each run's `steps` and `lr` (rules/common.smk:
+# run_config); `selfcorrect score --cfg` takes neither.
+WORKFLOW_SCORE_KEYS = ("stage1_steps", "stage2_steps", "stage2_lr")
+
+
 def _stage_schemas(root: dict) -> dict[str, dict]:
     """What each `selfcorrect <stage> --cfg` takes, assembled from the config schema's own
     sections (so a key added there is accepted here): the same types, bounds and defaults as
@@ -223,7 +226,7 @@ def _stage_schemas(root: dict) -> dict[str, dict]:
         },
     }
     score = copy.deepcopy(props["score"])
-    for key in ("stage1_steps", "stage2_steps"):
+    for key in WORKFLOW_SCORE_KEYS:
         score["properties"].pop(key)
     score["properties"]["steps"] = {"type": "integer", "minimum": 1}
     score["properties"]["backend"] = backend
@@ -233,14 +236,31 @@ def _stage_schemas(root: dict) -> dict[str, dict]:
     task_cfg = {"type": "object", "default": {}}
 
     def obj(properties: dict, required=()) -> dict:
-        return {"$defs": root["$defs"], "type": "object", "additionalProperties": False,
-                "properties": properties, "required": list(required)}
+        return {
+            "$defs": root["$defs"],
+            "type": "object",
+            "additionalProperties": False,
+            "properties": properties,
+            "required": list(required),
+        }
 
     return {
-        "base-model": obj({"base_model": props["base_model"], "task": props["task"],
-                           "task_cfg": task_cfg, "batch_size": r["batch_size"]}, ["task"]),
-        "rollout": obj({"task_cfg": task_cfg, "rollout": {**engine, "default": {}},
-                        "sampling": {"$ref": "#/$defs/sampling", "default": {}}}),
+        "base-model": obj(
+            {
+                "base_model": props["base_model"],
+                "task": props["task"],
+                "task_cfg": task_cfg,
+                "batch_size": r["batch_size"],
+            },
+            ["task"],
+        ),
+        "rollout": obj(
+            {
+                "task_cfg": task_cfg,
+                "rollout": {**engine, "default": {}},
+                "sampling": {"$ref": "#/$defs/sampling", "default": {}},
+            }
+        ),
         "score": obj({"task_cfg": task_cfg, "score": score}, ["score"]),
         "rise-improve": {**improve, "$defs": root["$defs"]},
         "rise-train": {**props["rise"]["properties"]["train"], "$defs": root["$defs"]},
@@ -271,18 +291,27 @@ def check_score_groups(config: dict, source: str = "config") -> None:
     samples of a problem for Stage II's offline starts. A group of one has no baseline and
     every advantage in it is 0, so such a config is refused rather than run silently."""
     score, models = config.get("score", {}), set(config.get("models", []))
-    if "samples" in score and score["samples"] < 2 and models & (STAGE2_MODELS | {
-            "score_stage1", "score_single_turn"}):
+    if (
+        "samples" in score
+        and score["samples"] < 2
+        and models & (STAGE2_MODELS | {"score_stage1", "score_single_turn"})
+    ):
         raise SelfCorrectError(
             f"{source}: score.samples: {score['samples']} leaves no other sample for the "
-            f"leave-one-out baseline (every advantage would be 0); use 2 or more")
+            f"leave-one-out baseline (every advantage would be 0); use 2 or more"
+        )
     base = config.get("rollout", {}).get("train", {}).get("samples")
-    if (models & STAGE2_MODELS and score.get("offline_starts", 0) > 0 and base is not None
-            and min(base, score.get("samples", base)) < 2):
+    if (
+        models & STAGE2_MODELS
+        and score.get("offline_starts", 0) > 0
+        and base is not None
+        and min(base, score.get("samples", base)) < 2
+    ):
         raise SelfCorrectError(
             f"{source}: score.offline_starts: {score['offline_starts']} needs 2 or more base "
             f"samples per problem to form a leave-one-out group of offline starts, but "
-            f"rollout.train.samples is {base}; raise it or set score.offline_starts: 0")
+            f"rollout.train.samples is {base}; raise it or set score.offline_starts: 0"
+        )
 
 
 def _check_finite(value, source: str, key: str = "") -> None:
@@ -290,8 +319,13 @@ def _check_finite(value, source: str, key: str = "") -> None:
     no setting means them, so every number must be finite."""
     if isinstance(value, float) and not math.isfinite(value):
         raise SelfCorrectError(f"{source}: {key or '<top level>'}: {value} is not a finite number")
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else ())
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for name, sub in items:
         _check_finite(sub, source, f"{key}.{name}" if key else str(name))
 

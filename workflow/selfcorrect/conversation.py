@@ -7,9 +7,14 @@ instruction-tuned models and the built-in tiny model (which ships its own templa
 from __future__ import annotations
 
 
-def messages_for_turn(first_prompt: str, attempts: list[str], instruction: str,
-                      window: int = 0, critique: str = "",
-                      feedback: list[str] | tuple[str, ...] = ()) -> list[dict]:
+def messages_for_turn(
+    first_prompt: str,
+    attempts: list[str],
+    instruction: str,
+    window: int = 0,
+    critique: str = "",
+    feedback: list[str] | tuple[str, ...] = (),
+) -> list[dict]:
     """The conversation the model reads before attempt `len(attempts) + 1`.
 
     `window` > 0 keeps only the last `window` attempts (with their instructions) after the

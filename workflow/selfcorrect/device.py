@@ -36,15 +36,18 @@ def resolve_device(setting: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if setting == "cuda" or setting.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise SelfCorrectError(f"device: {setting}: CUDA is not available on this machine "
-                                   "(use auto or cpu)")
+            raise SelfCorrectError(
+                f"device: {setting}: CUDA is not available on this machine (use auto or cpu)"
+            )
         index = setting.removeprefix("cuda").removeprefix(":")
         if not index:
             index = os.environ.get("LOCAL_RANK", "0")
         if not index.isdigit() or int(index) >= torch.cuda.device_count():
-            raise SelfCorrectError(f"device: {setting}: no such GPU (LOCAL_RANK "
-                                   f"{os.environ.get('LOCAL_RANK')}, "
-                                   f"{torch.cuda.device_count()} visible)")
+            raise SelfCorrectError(
+                f"device: {setting}: no such GPU (LOCAL_RANK "
+                f"{os.environ.get('LOCAL_RANK')}, "
+                f"{torch.cuda.device_count()} visible)"
+            )
         return torch.device("cuda", int(index))
     raise SelfCorrectError(f"device: {setting!r}: unknown (known: {SETTINGS})")
 

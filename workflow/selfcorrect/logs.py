@@ -47,6 +47,9 @@ def keep_attempts(log: str | Path, keep: int = KEEP) -> list[Path]:
     try:
         os.link(log, current)
     except OSError as exc:
-        print(f"selfcorrect keep-log: warning: {current}: {exc.strerror or exc}; this attempt's "
-              "log will not be kept when it is rerun", file=sys.stderr)
+        print(
+            f"selfcorrect keep-log: warning: {current}: {exc.strerror or exc}; this attempt's "
+            "log will not be kept when it is rerun",
+            file=sys.stderr,
+        )
     return [numbered(log, i) for i in range(1, keep + 1) if numbered(log, i).exists()]

@@ -11,15 +11,22 @@ with the same number of samples for every problem this equals averaging per prob
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
 
 KEYS = ["problem_id", "sample"]
-_REQUIRED = ["problem_id", "sample", "turn", "reward", "extracted", "finish_reason",
-             "completion_tokens"]
+_REQUIRED = [
+    "problem_id",
+    "sample",
+    "turn",
+    "reward",
+    "extracted",
+    "finish_reason",
+    "completion_tokens",
+]
 
 
 # --- validation and reshaping ---------------------------------------------------------------
@@ -172,8 +179,12 @@ def answer_classes(answers: list[str], equivalent: Callable[[str, str], bool]) -
     return out
 
 
-def _vote(rows: pd.DataFrame, group: list[str], order: str,
-          equivalent: Callable[[str, str], bool] | None = None) -> pd.Series:
+def _vote(
+    rows: pd.DataFrame,
+    group: list[str],
+    order: str,
+    equivalent: Callable[[str, str], bool] | None = None,
+) -> pd.Series:
     """Reward of the majority answer within each `group`, one value per group.
 
     Votes go to equivalence classes of answers under `equivalent` (math-verify for math, so
@@ -185,7 +196,8 @@ def _vote(rows: pd.DataFrame, group: list[str], order: str,
     rows = rows.sort_values(group + [order])
     if equivalent is not None:
         classes = rows.groupby(group, sort=False)["extracted"].transform(
-            lambda s: pd.Series(answer_classes(list(s), equivalent), index=s.index))
+            lambda s: pd.Series(answer_classes(list(s), equivalent), index=s.index)
+        )
         rows = rows.assign(extracted=classes)
     answered = rows["extracted"].ne("")
     anyone = answered.groupby([rows[g] for g in group]).transform("any")
@@ -293,6 +305,11 @@ def scaling_curve(labels: pd.DataFrame, budgets: list[int], equivalent=None) -> 
     for b in budgets:
         if b < 2 or b % 2 or b > k:
             raise SelfCorrectError(f"scaling: budget {b} must be even, >= 2 and <= K={k}")
-        rows.append({"budget": b, "parallel": _block_votes(labels, 1, b, equivalent),
-                     "sequential": _block_votes(labels, 2, b // 2, equivalent)})
+        rows.append(
+            {
+                "budget": b,
+                "parallel": _block_votes(labels, 1, b, equivalent),
+                "sequential": _block_votes(labels, 2, b // 2, equivalent),
+            }
+        )
     return pd.DataFrame(rows)

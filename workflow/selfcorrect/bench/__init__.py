@@ -1,8 +1,9 @@
 """`selfcorrect bench <name>`: performance benchmarks that measure us against the alternative in
 the same run and print both figures and their ratio (never a timed assertion in a test).
 
-Each module here is one benchmark with `add_arguments(parser)` and `run(args)`; the CLI finds
-them by module name, so adding a benchmark is adding a module.
+Each module here is one benchmark with `add_arguments(parser)` and `run(args)`, found by
+module name, so adding a benchmark is adding a module. The package itself is the `bench`
+command, with the same two functions as every command in stages/.
 """
 
 from __future__ import annotations
@@ -17,3 +18,16 @@ def names() -> list[str]:
 
 def load(name: str):
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def add_arguments(parser) -> None:
+    kinds = parser.add_subparsers(dest="bench", required=True, metavar="<benchmark>")
+    for name in names():
+        module = load(name)
+        module.add_arguments(
+            kinds.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
+        )
+
+
+def run(args) -> None:
+    load(args.bench).run(args)

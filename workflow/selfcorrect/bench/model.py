@@ -25,14 +25,26 @@ import time
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="results/models/base", help="a model directory")
-    p.add_argument("--prompts", type=int, default=32)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument(
+        "--prompts",
+        type=int,
+        default=32,
+        help="arith test problems generated from (also the generation batch)",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt")
     p.add_argument("--batch", type=int, default=8, help="training sequences per step")
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--top-layers", type=int, default=4)
-    p.add_argument("--lora-rank", type=int, default=16)
-    p.add_argument("--peak-size", type=int, default=2048)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seq-len", type=int, default=256, help="tokens per training sequence")
+    p.add_argument(
+        "--top-layers", type=int, default=4, help="layers trained by the top-layers option"
+    )
+    p.add_argument("--lora-rank", type=int, default=16, help="rank of the LoRA option")
+    p.add_argument(
+        "--peak-size",
+        type=int,
+        default=2048,
+        help="side of the square matmul that measures peak GFLOP/s",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="runs of each figure, best kept")
     p.add_argument("--no-vllm", action="store_true", help="skip the vLLM generation figure")
 
 
@@ -57,8 +69,10 @@ def step_flops(model, tokens: int) -> float:
 
     _, stack = decoder_layers(model)
     total = sum(p.numel() for p in model.parameters())
-    lowest = next((i for i, layer in enumerate(stack)
-                   if any(p.requires_grad for p in layer.parameters())), len(stack))
+    lowest = next(
+        (i for i, layer in enumerate(stack) if any(p.requires_grad for p in layer.parameters())),
+        len(stack),
+    )
     below = sum(p.numel() for layer in stack[:lowest] for p in layer.parameters())
     embed = model.get_input_embeddings().weight.numel()
     through = total - below - embed  # backward runs through these (activation gradients)
@@ -79,12 +93,18 @@ def run(args) -> None:
     from selfcorrect.tasks import get_task
 
     threads = torch.get_num_threads()
-    peak = {"fp32": matmul_peak(args.peak_size, torch.float32),
-            "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
-    print(f"model {args.model}; torch threads {threads}, OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS')}; best of {args.repeats}")
-    print(f"matmul peak ({args.peak_size}²): fp32 {peak['fp32']:.0f} GFLOP/s, "
-          f"bf16 {peak['bf16']:.0f} GFLOP/s")
+    peak = {
+        "fp32": matmul_peak(args.peak_size, torch.float32),
+        "bf16": matmul_peak(args.peak_size, torch.bfloat16),
+    }
+    print(
+        f"model {args.model}; torch threads {threads}, OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS')}; best of {args.repeats}"
+    )
+    print(
+        f"matmul peak ({args.peak_size}²): fp32 {peak['fp32']:.0f} GFLOP/s, "
+        f"bf16 {peak['bf16']:.0f} GFLOP/s"
+    )
 
     # --- generation ---------------------------------------------------------------------
     model, tok = load_model(args.model)
@@ -97,8 +117,17 @@ def run(args) -> None:
         best = 0.0
         for _ in range(args.repeats):
             start = time.perf_counter()
-            df = collect_rollouts(backend, tok, problems, firsts, task.instruction({}), turns=1,
-                                  samples=1, sampling=sampling, model_name="bench")
+            df = collect_rollouts(
+                backend,
+                tok,
+                problems,
+                firsts,
+                task.instruction({}),
+                turns=1,
+                samples=1,
+                sampling=sampling,
+                model_name="bench",
+            )
             best = max(best, df["completion_tokens"].sum() / (time.perf_counter() - start))
         return best
 
@@ -115,8 +144,10 @@ def run(args) -> None:
             engine = VLLMBackend(args.model, tok, max_num_seqs=args.prompts)
             started = time.perf_counter() - start
             vllm_rate = generate(engine)
-            vllm_line = (f"vllm {vllm_rate:.0f} tokens/s ({vllm_rate / hf_rate:.2f}x hf; engine "
-                         f"start {started:.0f} s)")
+            vllm_line = (
+                f"vllm {vllm_rate:.0f} tokens/s ({vllm_rate / hf_rate:.2f}x hf; engine "
+                f"start {started:.0f} s)"
+            )
     # printed after the engine's own start-up log, so the figures stay on their lines
     print(f"{what} hf {hf_rate:.0f} tokens/s; {vllm_line}", flush=True)
 
@@ -133,10 +164,11 @@ def run(args) -> None:
         else:
             from peft import LoraConfig, get_peft_model
 
-            targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                       "down_proj"]
-            fresh = get_peft_model(fresh, LoraConfig(r=args.lora_rank, lora_alpha=args.lora_rank,
-                                                     target_modules=targets))
+            targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            fresh = get_peft_model(
+                fresh,
+                LoraConfig(r=args.lora_rank, lora_alpha=args.lora_rank, target_modules=targets),
+            )
         fresh.train()
         params = [p for p in fresh.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-6)
@@ -155,16 +187,23 @@ def run(args) -> None:
         base = fresh.get_base_model() if hasattr(fresh, "get_base_model") else fresh
         return step, step_flops(base, tokens), sum(p.numel() for p in params)
 
-    options = {"full": option("full"), f"top {args.top_layers} layers": option("top"),
-               f"LoRA r={args.lora_rank}": option("lora")}
+    options = {
+        "full": option("full"),
+        f"top {args.top_layers} layers": option("top"),
+        f"LoRA r={args.lora_rank}": option("lora"),
+    }
     best = {name: float("inf") for name in options}
     for _ in range(args.repeats):
         for name, (step, _, _) in options.items():
             best[name] = min(best[name], step())
     print(f"training step, {args.batch} x {args.seq_len} tokens, bf16 autocast, AdamW:")
-    print(f"  {'trained':<16} {'params':>12} {'s/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} "
-          f"{'of bf16 peak':>12} {'vs full':>8}")
+    print(
+        f"  {'trained':<16} {'params':>12} {'s/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} "
+        f"{'of bf16 peak':>12} {'vs full':>8}"
+    )
     for name, (_, flops, n) in options.items():
         s = best[name]
-        print(f"  {name:<16} {n:>12,} {s:>8.2f} {tokens / s:>9.0f} {flops / s / 1e9:>8.0f} "
-              f"{flops / s / 1e9 / peak['bf16']:>11.1%} {best['full'] / s:>7.2f}x")
+        print(
+            f"  {name:<16} {n:>12,} {s:>8.2f} {tokens / s:>9.0f} {flops / s / 1e9:>8.0f} "
+            f"{flops / s / 1e9 / peak['bf16']:>11.1%} {best['full'] / s:>7.2f}x"
+        )

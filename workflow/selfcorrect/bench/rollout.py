@@ -23,13 +23,18 @@ import time
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="a model directory (default: an untrained tiny Llama of the "
-                   "embedded default's shape, built in a temporary directory)")
+    p.add_argument(
+        "--model",
+        help="a model directory (default: an untrained tiny Llama of the "
+        "embedded default's shape, built in a temporary directory)",
+    )
     p.add_argument("--problems", type=int, default=256, help="arith test problems (prompts)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per prompt")
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="prompts per batch (vLLM: max_num_seqs)"
+    )
+    p.add_argument("--repeats", type=int, default=5, help="runs of each engine, best kept")
 
 
 def _tiny_model(out: str) -> str:
@@ -84,13 +89,23 @@ def run(args) -> None:
         texts, tokens = [], 0
         with torch.no_grad():
             for start in range(0, len(prompts), args.batch_size):
-                enc = tok(prompts[start:start + args.batch_size], add_special_tokens=False,
-                          padding=True, return_tensors="pt")
-                out = model.generate(**enc, do_sample=sample, max_new_tokens=args.max_new_tokens,
-                                     temperature=args.temperature if sample else None,
-                                     top_p=1.0 if sample else None, top_k=0 if sample else None,
-                                     eos_token_id=eos, pad_token_id=tok.pad_token_id)
-                for row in out[:, enc["input_ids"].shape[1]:].tolist():
+                enc = tok(
+                    prompts[start : start + args.batch_size],
+                    add_special_tokens=False,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                out = model.generate(
+                    **enc,
+                    do_sample=sample,
+                    max_new_tokens=args.max_new_tokens,
+                    temperature=args.temperature if sample else None,
+                    top_p=1.0 if sample else None,
+                    top_k=0 if sample else None,
+                    eos_token_id=eos,
+                    pad_token_id=tok.pad_token_id,
+                )
+                for row in out[:, enc["input_ids"].shape[1] :].tolist():
                     row = row[: row.index(eos) + 1] if eos in row else row
                     tokens += len(row)
                     texts.append(tok.decode(row, skip_special_tokens=True))
@@ -100,31 +115,46 @@ def run(args) -> None:
         from vllm.inputs import TokensPrompt
 
         ids = tok(prompts, add_special_tokens=False)["input_ids"]
-        outs = engine.llm.generate([TokensPrompt(prompt_token_ids=i) for i in ids],
-                                   engine.sampling_params(sampling), use_tqdm=False)
+        outs = engine.llm.generate(
+            [TokensPrompt(prompt_token_ids=i) for i in ids],
+            engine.sampling_params(sampling),
+            use_tqdm=False,
+        )
         rows = [list(o.outputs[0].token_ids) for o in outs]
-        return ([tok.decode(r, skip_special_tokens=True) for r in rows],
-                sum(len(r) for r in rows))
+        return ([tok.decode(r, skip_special_tokens=True) for r in rows], sum(len(r) for r in rows))
 
     def raw(fn, turns: int):
         def go() -> int:
             history: list[list[str]] = [[] for _ in firsts]
             total = 0
             for _ in range(turns):
-                ctx = [render(tok, messages_for_turn(f, h, instruction))
-                       for f, h in zip(firsts, history)]
+                ctx = [
+                    render(tok, messages_for_turn(f, h, instruction))
+                    for f, h in zip(firsts, history)
+                ]
                 texts, tokens = fn(ctx)
                 total += tokens
                 for h, t in zip(history, texts):
                     h.append(t)
             return total
+
         return go
 
     def ours(backend, turns: int):
         def go() -> int:
-            df = collect_rollouts(backend, tok, problems, firsts, instruction, turns=turns,
-                                  samples=1, sampling=sampling, model_name="bench")
+            df = collect_rollouts(
+                backend,
+                tok,
+                problems,
+                firsts,
+                instruction,
+                turns=turns,
+                samples=1,
+                sampling=sampling,
+                model_name="bench",
+            )
             return int(df["completion_tokens"].sum())
+
         return go
 
     hf = HFBackend(model, tok, batch_size=args.batch_size, progress=False)
@@ -133,21 +163,32 @@ def run(args) -> None:
     engine_start = time.perf_counter() - start
     fresh = engine.llm.reset_prefix_cache
 
-    print(f"model {model_dir if args.model else 'untrained tiny (embedded-default shape)'}, "
-          f"{args.problems} prompts, max_new_tokens {args.max_new_tokens}, "
-          f"temperature {args.temperature}, best of {args.repeats}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, torch threads "
-          f"{torch.get_num_threads()}; vLLM engine start {engine_start:.1f} s")
+    print(
+        f"model {model_dir if args.model else 'untrained tiny (embedded-default shape)'}, "
+        f"{args.problems} prompts, max_new_tokens {args.max_new_tokens}, "
+        f"temperature {args.temperature}, best of {args.repeats}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, torch threads "
+        f"{torch.get_num_threads()}; vLLM engine start {engine_start:.1f} s"
+    )
     print(f"{'turns':>5}  {'engine':<18} {'tokens':>7} {'seconds':>8} {'tokens/s':>9}")
     for turns in (1, 2):
-        figures = _best({"raw model.generate": raw(raw_hf, turns), "hf backend": ours(hf, turns),
-                         "raw vllm generate": raw(raw_vllm, turns),
-                         "vllm backend": ours(engine, turns)}, args.repeats, fresh)
+        figures = _best(
+            {
+                "raw model.generate": raw(raw_hf, turns),
+                "hf backend": ours(hf, turns),
+                "raw vllm generate": raw(raw_vllm, turns),
+                "vllm backend": ours(engine, turns),
+            },
+            args.repeats,
+            fresh,
+        )
         rate = {k: tokens / seconds for k, (seconds, tokens) in figures.items()}
         for name, (seconds, tokens) in figures.items():
             print(f"{turns:>5}  {name:<18} {tokens:>7} {seconds:>8.3f} {rate[name]:>9.0f}")
-        print(f"{turns:>5}  ratios: hf backend / raw generate "
-              f"{rate['hf backend'] / rate['raw model.generate']:.2f}, vllm backend / raw vllm "
-              f"{rate['vllm backend'] / rate['raw vllm generate']:.2f}, vllm backend / hf backend "
-              f"{rate['vllm backend'] / rate['hf backend']:.2f}")
+        print(
+            f"{turns:>5}  ratios: hf backend / raw generate "
+            f"{rate['hf backend'] / rate['raw model.generate']:.2f}, vllm backend / raw vllm "
+            f"{rate['vllm backend'] / rate['raw vllm generate']:.2f}, vllm backend / hf backend "
+            f"{rate['vllm backend'] / rate['hf backend']:.2f}"
+        )
     tmp.cleanup()

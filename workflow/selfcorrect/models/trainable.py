@@ -20,7 +20,8 @@ def decoder_layers(model):
     layers = getattr(inner, "layers", None) or getattr(inner, "h", None)
     if layers is None:
         raise SelfCorrectError(
-            f"trainable_layers: cannot find the decoder layers of {type(model).__name__}")
+            f"trainable_layers: cannot find the decoder layers of {type(model).__name__}"
+        )
     return inner, layers
 
 
@@ -31,7 +32,8 @@ def limit_trainable(model, layers: int) -> int:
         inner, stack = decoder_layers(model)
         if layers > len(stack):
             raise SelfCorrectError(
-                f"trainable_layers: {layers} is more than the model's {len(stack)} layers")
+                f"trainable_layers: {layers} is more than the model's {len(stack)} layers"
+            )
         for p in model.parameters():
             p.requires_grad_(False)
         trained = list(stack[-layers:])

@@ -36,11 +36,27 @@ _REQUIRED_METRICS = ("n_problems", "n_samples", "turns", "acc@t1")
 _RATE = re.compile(r"(acc|p\d+|m\d+)@t\d+|delta_i2c|delta_c2i|edit_rate|truncation")
 # metrics.csv column order: the order of compute_metrics, turn-indexed keys by number.
 _COLUMN_ORDER = [
-    "n_problems", "n_samples", "turns", r"acc@t(\d+)", "delta", "delta_se", "delta_i2c",
-    "delta_c2i", "edit_rate", r"p1@t(\d+)", r"m1@t(\d+)", r"m(\d+)@t1", "truncation",
+    "n_problems",
+    "n_samples",
+    "turns",
+    r"acc@t(\d+)",
+    "delta",
+    "delta_se",
+    "delta_i2c",
+    "delta_c2i",
+    "edit_rate",
+    r"p1@t(\d+)",
+    r"m1@t(\d+)",
+    r"m(\d+)@t1",
+    "truncation",
     "mean_completion_tokens",
 ]
 
+ONE_SEED = (
+    "One run, one training seed: each ± below is a standard error over test problems, not over "
+    "seeds. Findings that hold across seeds are in docs/evidence/evidence.md (`make evidence` "
+    "runs the embedded default over six seeds; `selfcorrect evidence` any config)."
+)
 LEGEND = (
     "Numbers are percent. Δ(t1,t2) = Acc@t2 − Acc@t1 ± its paired standard error; "
     "Δi→c: attempts wrong at turn 1 and right at turn 2; Δc→i: right at turn 1, wrong at "
@@ -80,6 +96,12 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def append_to_summary(out_dir: str | Path, text: str) -> None:
+    """Add `text` to the end of out_dir/summary.md (written by `build_report`), atomically."""
+    path = Path(out_dir) / "summary.md"
+    write_text(path.read_text().rstrip() + "\n\n" + text, path)
+
+
 def load_result(path: str | Path) -> Result:
     """Read and check one metrics file; any problem is a SelfCorrectError naming the file."""
     path = Path(path)
@@ -93,8 +115,12 @@ def load_result(path: str | Path) -> Result:
         raise SelfCorrectError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise SelfCorrectError(f"{path}: expected a JSON object")
-    for key, kind in (("model", str), ("benchmark", str), ("metrics", dict),
-                      ("accuracy_by_turn", list)):
+    for key, kind in (
+        ("model", str),
+        ("benchmark", str),
+        ("metrics", dict),
+        ("accuracy_by_turn", list),
+    ):
         if key not in data:
             raise SelfCorrectError(f"{path}: missing key {key!r}")
         if not isinstance(data[key], kind) or (kind is str and not data[key]):
@@ -158,11 +184,18 @@ def transitions_table(rows: list[Result]) -> list[str]:
     """The SCoRe paper's table: | model | Acc@t1 | Acc@t2 | Δ(t1,t2) | Δi→c | Δc→i |."""
     lines = _header(["model", "Acc@t1", "Acc@t2", "Δ(t1,t2)", "Δi→c", "Δc→i"])
     for r in rows:
-        lines.append(_row([
-            r.model, pct(r.get("acc@t1")), pct(r.get("acc@t2")),
-            pct_se(r.get("delta"), r.get("delta_se")),
-            pct(r.get("delta_i2c")), pct(r.get("delta_c2i")),
-        ]))
+        lines.append(
+            _row(
+                [
+                    r.model,
+                    pct(r.get("acc@t1")),
+                    pct(r.get("acc@t2")),
+                    pct_se(r.get("delta"), r.get("delta_se")),
+                    pct(r.get("delta_i2c")),
+                    pct(r.get("delta_c2i")),
+                ]
+            )
+        )
     return lines
 
 
@@ -184,24 +217,32 @@ def oracle_table(rows: list[Result]) -> list[str]:
     def tag(value: str, note: str, shared: bool) -> str:
         return value if shared or value == MISSING else f"{value} ({note})"
 
-    lines = _header(["model", f"p1@{t_label}", f"m1@{t_label}", k_label, "edit rate",
-                     "truncation", "n"])
+    lines = _header(
+        ["model", f"p1@{t_label}", f"m1@{t_label}", k_label, "edit rate", "truncation", "n"]
+    )
     for r in rows:
         t_note, k_note = f"T={r.turns}", f"K={r.samples}"
         mk = pct(r.get(f"m{r.samples}@t1")) if r.samples > 1 else MISSING
-        lines.append(_row([
-            r.model,
-            tag(pct(r.get(f"p1@t{r.turns}")), t_note, len(turns) == 1),
-            tag(pct(r.get(f"m1@t{r.turns}")), t_note, len(turns) == 1),
-            tag(mk, k_note, len(ks) <= 1),
-            pct(r.get("edit_rate")), pct(r.get("truncation")), _problems(r),
-        ]))
+        lines.append(
+            _row(
+                [
+                    r.model,
+                    tag(pct(r.get(f"p1@t{r.turns}")), t_note, len(turns) == 1),
+                    tag(pct(r.get(f"m1@t{r.turns}")), t_note, len(turns) == 1),
+                    tag(mk, k_note, len(ks) <= 1),
+                    pct(r.get("edit_rate")),
+                    pct(r.get("truncation")),
+                    _problems(r),
+                ]
+            )
+        )
     return lines
 
 
-def summary_markdown(table: dict[tuple[str, str], Result], models: list[str],
-                     benchmarks: list[str]) -> str:
-    parts = ["# Self-correction results", "", LEGEND]
+def summary_markdown(
+    table: dict[tuple[str, str], Result], models: list[str], benchmarks: list[str]
+) -> str:
+    parts = ["# Self-correction results", "", ONE_SEED, "", LEGEND]
     for bench in benchmarks:
         rows = [table[(m, bench)] for m in models if (m, bench) in table]
         parts += ["", f"## {bench}", "", *transitions_table(rows), "", *oracle_table(rows)]
@@ -219,12 +260,15 @@ def _column_key(name: str) -> tuple[int, int, str]:
     return len(_COLUMN_ORDER), 0, name
 
 
-def metrics_frame(table: dict[tuple[str, str], Result], models: list[str],
-                  benchmarks: list[str]) -> pd.DataFrame:
+def metrics_frame(
+    table: dict[tuple[str, str], Result], models: list[str], benchmarks: list[str]
+) -> pd.DataFrame:
     """One row per model × benchmark present, every metric any file has (blank if absent)."""
     rows = [
         {"model": m, "benchmark": b, **table[(m, b)].metrics}
-        for b in benchmarks for m in models if (m, b) in table
+        for b in benchmarks
+        for m in models
+        if (m, b) in table
     ]
     keys = sorted({k for row in rows for k in row} - {"model", "benchmark"}, key=_column_key)
     return pd.DataFrame(rows, columns=["model", "benchmark", *keys])
@@ -244,8 +288,15 @@ def accuracy_figure(table, models: list[str], benchmarks: list[str]) -> Figure:
                 n = int(r.metrics["n_problems"]) * r.samples
                 curve = r.accuracy_by_turn
                 se = [100 * style.binomial_se(a, n) for a in curve]
-                ax.errorbar(range(1, len(curve) + 1), [100 * a for a in curve], yerr=se,
-                            marker=markers[m], color=colors[m], capsize=3, ms=5)
+                ax.errorbar(
+                    range(1, len(curve) + 1),
+                    [100 * a for a in curve],
+                    yerr=se,
+                    marker=markers[m],
+                    color=colors[m],
+                    capsize=3,
+                    ms=5,
+                )
         style.percent_axis(ax)
         ax.set_title(bench)
         ax.set_xlabel("attempt (turn)")
@@ -261,27 +312,43 @@ def _bar_labels(ax, bars, values: list[float], side: int) -> None:
     for bar, v in zip(bars, values):
         if abs(v) >= 0.05:
             y = bar.get_y() + bar.get_height() / 2
-            ax.annotate(f"{abs(v):.1f}", (side * abs(v), y), xytext=(3 * side, 0),
-                        textcoords="offset points", va="center",
-                        ha="left" if side > 0 else "right", fontsize=7)
+            ax.annotate(
+                f"{abs(v):.1f}",
+                (side * abs(v), y),
+                xytext=(3 * side, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left" if side > 0 else "right",
+                fontsize=7,
+            )
 
 
 def transitions_figure(table, models: list[str], benchmarks: list[str]) -> Figure:
     """Per benchmark, two panels sharing the model axis: the attempts that flip (Δi→c to the
     right, Δc→i to the left, in % of attempts) and the net Δ(t1,t2) ± its paired SE."""
-    fig = Figure(figsize=(11, 0.9 + 0.32 * max(3, len(models)) * len(benchmarks) + 0.6),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(11, 0.9 + 0.32 * max(3, len(models)) * len(benchmarks) + 0.6), layout="constrained"
+    )
     FigureCanvasAgg(fig)
     grid = fig.subplots(len(benchmarks), 2, squeeze=False, width_ratios=[1.6, 1])
     for (flips, net), bench in zip(grid, benchmarks):
-        rows = [table[(m, bench)] for m in models
-                if (m, bench) in table and table[(m, bench)].turns >= 2]
+        rows = [
+            table[(m, bench)]
+            for m in models
+            if (m, bench) in table and table[(m, bench)].turns >= 2
+        ]
         flips.set_title(f"{bench}: answers that change between attempts 1 and 2", fontsize=10)
         net.set_title(f"{bench}: Δ(t1,t2) = Acc@t2 − Acc@t1", fontsize=10)
         if not rows:
             for ax in (flips, net):
-                ax.text(0.5, 0.5, "no multi-turn results", ha="center", va="center",
-                        transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no multi-turn results",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
             continue
@@ -310,22 +377,28 @@ def transitions_figure(table, models: list[str], benchmarks: list[str]) -> Figur
             if d is None or math.isnan(d):
                 continue
             err = None if se is None or math.isnan(se) else [[100 * se], [100 * se]]
-            net.errorbar([100 * d], [i], xerr=err, fmt="D", color=colors[r.model], capsize=3,
-                         ms=5)
+            net.errorbar([100 * d], [i], xerr=err, fmt="D", color=colors[r.model], capsize=3, ms=5)
         net.tick_params(labelleft=False)
         net.set_xlabel("percentage points (± 1 paired SE)")
-    fig.legend(handles=[Patch(color="tab:green", label="Δi→c (wrong → right)"),
-                        Patch(color="tab:red", label="Δc→i (right → wrong)"),
-                        Line2D([], [], color="black", marker="D", label="Δ(t1,t2) ± SE")],
-               loc="outside lower center", ncols=3, fontsize=8)
+    fig.legend(
+        handles=[
+            Patch(color="tab:green", label="Δi→c (wrong → right)"),
+            Patch(color="tab:red", label="Δc→i (right → wrong)"),
+            Line2D([], [], color="black", marker="D", label="Δ(t1,t2) ± SE"),
+        ],
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+    )
     return fig
 
 
 # --- entry point -----------------------------------------------------------------------------
 
 
-def build_report(metrics_files: list[str | Path], out_dir: str | Path,
-                 models_order: list[str] | None = None) -> dict[str, Path]:
+def build_report(
+    metrics_files: list[str | Path], out_dir: str | Path, models_order: list[str] | None = None
+) -> dict[str, Path]:
     """Write summary.md, metrics.csv, accuracy_per_turn.png, transitions.png; return their paths.
 
     Models follow `models_order` (then any others in file order); benchmarks follow file order.
@@ -338,8 +411,10 @@ def build_report(metrics_files: list[str | Path], out_dir: str | Path,
     benchmarks = list(dict.fromkeys(r.benchmark for r in results))
 
     out = Path(out_dir)
-    paths = {name: out / name for name in
-             ("summary.md", "metrics.csv", "accuracy_per_turn.png", "transitions.png")}
+    paths = {
+        name: out / name
+        for name in ("summary.md", "metrics.csv", "accuracy_per_turn.png", "transitions.png")
+    }
     write_text(summary_markdown(table, models, benchmarks), paths["summary.md"])
     with atomic_path(paths["metrics.csv"]) as tmp:
         metrics_frame(table, models, benchmarks).to_csv(tmp, index=False)

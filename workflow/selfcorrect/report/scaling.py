@@ -8,9 +8,9 @@ from pathlib import Path
 
 from matplotlib.lines import Line2D
 
-from selfcorrect.artifacts import write_text
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
+from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
 
@@ -34,8 +34,10 @@ def _names(curves: dict, models: list[str]) -> list[str]:
 
 def scaling_table(curves: dict[str, list[dict]], models: list[str]) -> list[str]:
     budgets = [p["budget"] for p in next(iter(curves.values()))]
-    lines = ["| model | " + " | ".join(f"B={b}" for b in budgets) + " |",
-             "|---|" + "---:|" * len(budgets)]
+    lines = [
+        "| model | " + " | ".join(f"B={b}" for b in budgets) + " |",
+        "|---|" + "---:|" * len(budgets),
+    ]
     for m in _names(curves, models):
         cells = [f"{pct(p['parallel'])} / {pct(p['sequential'])}" for p in curves[m]]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
@@ -43,15 +45,19 @@ def scaling_table(curves: dict[str, list[dict]], models: list[str]) -> list[str]
 
 
 def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark: str) -> str:
-    return "\n".join([
-        f"## Inference-time scaling on {benchmark}",
-        "",
-        ("Each cell: majority vote over B parallel first attempts / over the corrections of B/2 "
-        "parallel attempts, each corrected once (the same budget of B samples; sampled)."),
-        "",
-        *scaling_table(curves, models),
-        "",
-    ])
+    return "\n".join(
+        [
+            f"## Inference-time scaling on {benchmark}",
+            "",
+            (
+                "Each cell: majority vote over B parallel first attempts / over the corrections of B/2 "
+                "parallel attempts, each corrected once (the same budget of B samples; sampled)."
+            ),
+            "",
+            *scaling_table(curves, models),
+            "",
+        ]
+    )
 
 
 def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[str]):
@@ -60,19 +66,41 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
     pairs = [(bench, m) for bench, curves in by_benchmark.items() for m in _names(curves, models)]
     names = list(dict.fromkeys(m for _, m in pairs))
     colors, markers = style.colors(names), style.markers(names)
-    fig, axes = style.panels(len(pairs), ncols=4, width=2.9, height=2.4, sharex=True,
-                             sharey=True)
-    budgets = sorted({p["budget"] for curves in by_benchmark.values()
-                      for points in curves.values() for p in points})
+    fig, axes = style.panels(len(pairs), ncols=4, width=2.9, height=2.4, sharex=True, sharey=True)
+    budgets = sorted(
+        {
+            p["budget"]
+            for curves in by_benchmark.values()
+            for points in curves.values()
+            for p in points
+        }
+    )
     for ax, (bench, m) in zip(axes, pairs):
         points = by_benchmark[bench][m]
         b = [p["budget"] for p in points]
-        ax.plot(b, [100 * p["parallel"] for p in points], "--", marker=markers[m], ms=4,
-                color=colors[m], mfc="white", alpha=0.8)
-        ax.plot(b, [100 * p["sequential"] for p in points], "-", marker=markers[m], ms=4,
-                color=colors[m])
-        ax.set_title(m if len(by_benchmark) == 1 else f"{m} ({bench})", fontsize=9,
-                     color=style.dark(colors[m]))
+        ax.plot(
+            b,
+            [100 * p["parallel"] for p in points],
+            "--",
+            marker=markers[m],
+            ms=4,
+            color=colors[m],
+            mfc="white",
+            alpha=0.8,
+        )
+        ax.plot(
+            b,
+            [100 * p["sequential"] for p in points],
+            "-",
+            marker=markers[m],
+            ms=4,
+            color=colors[m],
+        )
+        ax.set_title(
+            m if len(by_benchmark) == 1 else f"{m} ({bench})",
+            fontsize=9,
+            color=style.dark(colors[m]),
+        )
         ax.set_xscale("log", base=2)
         ax.set_xticks(budgets, [str(x) for x in budgets])
         ax.minorticks_off()
@@ -85,28 +113,41 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("% correct (majority)")
     bench = next(iter(by_benchmark)) if len(by_benchmark) == 1 else "all benchmarks"
-    fig.suptitle(f"Inference-time scaling ({bench}): sequential self-correction against "
-                 "parallel sampling at equal budget", fontsize=10)
-    fig.legend(handles=[
-        Line2D([], [], color="black", ls="-", marker="o", label="B/2 attempts + 1 correction each"),
-        Line2D([], [], color="black", ls="--", marker="o", mfc="white",
-               label="B parallel attempts"),
-    ], loc="outside lower center", ncols=2, fontsize=8)
+    fig.suptitle(
+        f"Inference-time scaling ({bench}): sequential self-correction against "
+        "parallel sampling at equal budget",
+        fontsize=10,
+    )
+    fig.legend(
+        handles=[
+            Line2D(
+                [], [], color="black", ls="-", marker="o", label="B/2 attempts + 1 correction each"
+            ),
+            Line2D(
+                [], [], color="black", ls="--", marker="o", mfc="white", label="B parallel attempts"
+            ),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=8,
+    )
     return fig
 
 
 def _below(ax, axes) -> bool:
     """Whether a visible panel sits directly below `ax` (else ax shows its own x labels)."""
     spec = ax.get_subplotspec()
-    return any(o.get_subplotspec().rowspan.start == spec.rowspan.stop
-               and o.get_subplotspec().colspan.start == spec.colspan.start for o in axes)
+    return any(
+        o.get_subplotspec().rowspan.start == spec.rowspan.stop
+        and o.get_subplotspec().colspan.start == spec.colspan.start
+        for o in axes
+    )
 
 
 def append_scaling(files: list[str | Path], out_dir: str | Path, models: list[str]) -> None:
     """Add the scaling tables to summary.md and write scaling.png."""
     out = Path(out_dir)
     by_benchmark = load_curves(files)
-    summary = (out / "summary.md").read_text()
     sections = [scaling_section(c, models, b) for b, c in by_benchmark.items()]
-    write_text(summary.rstrip() + "\n\n" + "\n".join(sections), out / "summary.md")
+    append_to_summary(out, "\n".join(sections))
     style.save(scaling_figure(by_benchmark, models), out / "scaling.png")

@@ -27,8 +27,13 @@ FAMILIES = {
     "score": (r"score\w*", "YlOrRd"),
     "rise": (r"rise_\d+", "Greens"),
 }
-FAMILY_LABELS = {"reference": "base and prompting", "sft": "SFT baselines", "score": "SCoRe",
-                 "rise": "RISE", "other": "other"}
+FAMILY_LABELS = {
+    "reference": "base and prompting",
+    "sft": "SFT baselines",
+    "score": "SCoRe",
+    "rise": "RISE",
+    "other": "other",
+}
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*"]
 
 
@@ -94,8 +99,9 @@ def percent_axis(ax, min_span: float = 5.0) -> None:
     ax.set_ylim(low, high)
 
 
-def panels(n: int, ncols: int = 3, width: float = 4.6, height: float = 3.6, **kw
-           ) -> tuple[Figure, list]:
+def panels(
+    n: int, ncols: int = 3, width: float = 4.6, height: float = 3.6, **kw
+) -> tuple[Figure, list]:
     """A figure with n panels, at most `ncols` per row; spare panels hidden."""
     ncols = max(1, min(n, ncols))
     nrows = math.ceil(n / ncols)

@@ -49,15 +49,17 @@ def _from_fences(text: str, entry: str) -> str | None:
     blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in _CODE_LANGS]
     if not blocks:
         return None
-    defining = [b for b in blocks if entry and re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(",
-                                                          b, re.MULTILINE)]
+    defining = [
+        b
+        for b in blocks
+        if entry and re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", b, re.MULTILINE)
+    ]
     return (defining or blocks)[-1]
 
 
 def _complete_humaneval(code: str, prompt: str, entry: str) -> str:
     if re.search(rf"^def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
-        imports = [line for line in prompt.splitlines()
-                   if re.match(r"^(import|from)\s+\S+", line)]
+        imports = [line for line in prompt.splitlines() if re.match(r"^(import|from)\s+\S+", line)]
         return "\n".join(imports + [code]) + "\n"
     lines = code.splitlines()
     first = next(line for line in lines if line.strip())
@@ -89,9 +91,14 @@ def grade_code(completion: str, reference: str) -> Grade:
     if not program:
         return Grade(0.0, "no_answer", isolation=mode)
     limits = Limits(**spec.get("limits", {}))
-    outcome = run_program(program, spec["tests"], spec.get("setup", ""),
-                          prompt=spec.get("prompt", ""), entry_point=spec.get("entry_point", ""),
-                          limits=limits)
+    outcome = run_program(
+        program,
+        spec["tests"],
+        spec.get("setup", ""),
+        prompt=spec.get("prompt", ""),
+        entry_point=spec.get("entry_point", ""),
+        limits=limits,
+    )
     return Grade(
         reward=float(outcome.passed),
         verdict=outcome.verdict,
@@ -105,12 +112,22 @@ def grade_code(completion: str, reference: str) -> Grade:
 def mbpp_spec(tests: dict) -> dict:
     """From the problems' `tests` JSON of an MBPP row (test_list, setup code, imports)."""
     setup = "\n".join(list(tests.get("test_imports") or []) + [tests.get("test_setup_code") or ""])
-    return {"style": "mbpp", "prompt": "", "entry_point": "", "setup": setup.strip() + "\n",
-            "tests": list(tests["test_list"])}
+    return {
+        "style": "mbpp",
+        "prompt": "",
+        "entry_point": "",
+        "setup": setup.strip() + "\n",
+        "tests": list(tests["test_list"]),
+    }
 
 
 def humaneval_spec(tests: dict, prompt: str) -> dict:
     """HumanEval: `check` is defined by the test code, then called on the entry point."""
     entry = tests["entry_point"]
-    return {"style": "humaneval", "prompt": prompt, "entry_point": entry, "setup": "",
-            "tests": [tests["test"], f"check({entry})"]}
+    return {
+        "style": "humaneval",
+        "prompt": prompt,
+        "entry_point": entry,
+        "setup": "",
+        "tests": [tests["test"], f"check({entry})"],
+    }

@@ -62,7 +62,7 @@ def read_exact(fd, n):
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def send_frame(fd, obj):
@@ -95,17 +95,56 @@ X32_BIT = 0x40000000
 # x86_64 numbers (arch/x86/entry/syscalls/syscall_64.tbl). Denied: what no program needs and
 # what could reach past the sandbox's namespaces or its Landlock domain.
 X86_64_DENY = {
-    "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "chroot": 161,
-    "acct": 163, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169,
-    "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173, "init_module": 175,
-    "delete_module": 176, "quotactl": 179, "shmget": 29, "semget": 64, "msgget": 68,
-    "mq_open": 240, "kexec_load": 246, "add_key": 248, "request_key": 249, "keyctl": 250,
-    "unshare": 272, "perf_event_open": 298, "name_to_handle_at": 303,
-    "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311,
-    "kcmp": 312, "finit_module": 313, "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "pidfd_getfd": 438, "mount_setattr": 442, "memfd_secret": 447,
+    "ptrace": 101,
+    "syslog": 103,
+    "vhangup": 153,
+    "pivot_root": 155,
+    "chroot": 161,
+    "acct": 163,
+    "mount": 165,
+    "umount2": 166,
+    "swapon": 167,
+    "swapoff": 168,
+    "reboot": 169,
+    "sethostname": 170,
+    "setdomainname": 171,
+    "iopl": 172,
+    "ioperm": 173,
+    "init_module": 175,
+    "delete_module": 176,
+    "quotactl": 179,
+    "shmget": 29,
+    "semget": 64,
+    "msgget": 68,
+    "mq_open": 240,
+    "kexec_load": 246,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "unshare": 272,
+    "perf_event_open": 298,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
+    "setns": 308,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "kcmp": 312,
+    "finit_module": 313,
+    "kexec_file_load": 320,
+    "bpf": 321,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "pidfd_getfd": 438,
+    "mount_setattr": 442,
+    "memfd_secret": 447,
 }
 X86_64_SOCKET, X86_64_CLONE, X86_64_CLONE3 = 41, 56, 435
 AF_UNIX = 1
@@ -214,8 +253,15 @@ def encode(value, refs=None, ref_type=None):
     import fractions
 
     budget = [MAX_ITEMS]
-    defaults = {int: "int", list: "list", set: "set", dict: "dict", float: "float", str: "str",
-                tuple: "tuple"}
+    defaults = {
+        int: "int",
+        list: "list",
+        set: "set",
+        dict: "dict",
+        float: "float",
+        str: "str",
+        tuple: "tuple",
+    }
 
     def enc(v, depth):
         budget[0] -= 1
@@ -270,8 +316,16 @@ def decode(data, resolve=None):
     import decimal
     import fractions
 
-    factories = {"int": int, "list": list, "set": set, "dict": dict, "float": float, "str": str,
-                 "tuple": tuple, None: None}
+    factories = {
+        "int": int,
+        "list": list,
+        "set": set,
+        "dict": dict,
+        "float": float,
+        "str": str,
+        "tuple": tuple,
+        None: None,
+    }
     kinds = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
     maps = {"dict": dict, "OrderedDict": collections.OrderedDict, "Counter": collections.Counter}
 
@@ -342,9 +396,24 @@ def _str(x):
 
 # ---- zygote -------------------------------------------------------------------------------
 
-PRELOADED = ("collections", "fractions", "decimal", "datetime", "math", "re", "itertools",
-             "functools", "heapq", "bisect", "string", "typing", "json", "copy", "random",
-             "traceback")
+PRELOADED = (
+    "collections",
+    "fractions",
+    "decimal",
+    "datetime",
+    "math",
+    "re",
+    "itertools",
+    "functools",
+    "heapq",
+    "bisect",
+    "string",
+    "typing",
+    "json",
+    "copy",
+    "random",
+    "traceback",
+)
 
 
 def serve(config):
@@ -357,8 +426,14 @@ def serve(config):
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
 
-    def kcall(nr, *args, _syscall=libc.syscall, _buffer=ctypes.create_string_buffer,
-              _long=ctypes.c_long, _errno=ctypes.get_errno):
+    def kcall(
+        nr,
+        *args,
+        _syscall=libc.syscall,
+        _buffer=ctypes.create_string_buffer,
+        _long=ctypes.c_long,
+        _errno=ctypes.get_errno,
+    ):
         keep = [_buffer(a, len(a)) if type(a) is bytes else a for a in args]
         result = _syscall(_long(nr), *[_long(a) if type(a) is int else a for a in keep])
         if result < 0:
@@ -378,14 +453,14 @@ def serve(config):
     base = os.getcwd()
     try:
         if config.get("landlock") and abi:
-            landlock_apply(kcall, abi, config["landlock"]["read"],
-                           config["landlock"]["write"])
+            landlock_apply(kcall, abi, config["landlock"]["read"], config["landlock"]["write"])
             hello["landlock"] = abi
         if config.get("seccomp") and seccomp_supported():
             program = ctypes.create_string_buffer(seccomp_program(config["seccomp"]))
             n = len(program.raw) // 8
-            fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", n,
-                                                            ctypes.addressof(program)))
+            fprog = ctypes.create_string_buffer(
+                struct.pack("<HxxxxxxQ", n, ctypes.addressof(program))
+            )
             if libc.prctl(22, 2, fprog, 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
                 raise OSError(ctypes.get_errno(), "seccomp filter refused")
             hello["seccomp"] = True
@@ -509,10 +584,13 @@ def serve(config):
             stderr = ""
         clean = wipe(base) and in_step
         assert os.getpid() == me
-        code = {k: os.waitstatus_to_exitcode(statuses[p]) if p in statuses else None
-                for k, p in (("judge_status", jpid), ("candidate_status", cpid))}
-        send_frame(1, {"zygote": 1, **code, "timed_out": timed_out, "clean": clean,
-                       "stderr": stderr})  # after the judge's own frame, if it sent one
+        code = {
+            k: os.waitstatus_to_exitcode(statuses[p]) if p in statuses else None
+            for k, p in (("judge_status", jpid), ("candidate_status", cpid))
+        }
+        send_frame(
+            1, {"zygote": 1, **code, "timed_out": timed_out, "clean": clean, "stderr": stderr}
+        )  # after the judge's own frame, if it sent one
         if not clean:
             os._exit(0)  # the parent starts a fresh sandbox (and stream)
 
@@ -522,8 +600,10 @@ def landlock_apply(kcall, abi, read, write):
     attr, handled, write_rights = landlock_ruleset(abi)
     ruleset = kcall(LL_CREATE, attr, len(attr), 0)
     try:
-        for paths, rights in ((read, FS_EXECUTE | FS_READ_FILE | FS_READ_DIR),
-                              (write, write_rights | FS_EXECUTE | FS_READ_FILE | FS_READ_DIR)):
+        for paths, rights in (
+            (read, FS_EXECUTE | FS_READ_FILE | FS_READ_DIR),
+            (write, write_rights | FS_EXECUTE | FS_READ_FILE | FS_READ_DIR),
+        ):
             for path in paths:
                 try:
                     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -609,8 +689,7 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
         os.dup2(null, fd)
     os.close(null)
     mb = 1 << 20
-    resource.setrlimit(resource.RLIMIT_AS,
-                       (int(program_part["limits"]["memory_mb"]) * mb,) * 2)
+    resource.setrlimit(resource.RLIMIT_AS, (int(program_part["limits"]["memory_mb"]) * mb,) * 2)
     token = request["token"]
     tests = request["tests"]
     state = {"ended": None, "called": False}
@@ -626,8 +705,9 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
             verdict, detail = state["ended"]
         detail = str(detail).replace("\n", " ")
         for cut in (800, 300, 100, 0):
-            data = json.dumps({"judge": f"{token} {verdict} {index} {detail[:cut]}"},
-                              ensure_ascii=True).encode("ascii")
+            data = json.dumps(
+                {"judge": f"{token} {verdict} {index} {detail[:cut]}"}, ensure_ascii=True
+            ).encode("ascii")
             if len(data) + 8 <= 4000:
                 break
         os.write(caller, len(data).to_bytes(8, "big") + data)
@@ -657,8 +737,9 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
         return receive()
 
     def call_remote(name, args, kwargs):
-        reply = exchange(["call", name, encode(list(args), ref_type=Remote),
-                          encode(kwargs, ref_type=Remote)])
+        reply = exchange(
+            ["call", name, encode(list(args), ref_type=Remote), encode(kwargs, ref_type=Remote)]
+        )
         if reply[0] == "ok" and len(reply) == 2:
             try:
                 return decode(reply[1], Remote)
@@ -668,8 +749,11 @@ def judge(program_part, report_fd, calls_fd, replies_fd, resource):
             kind, message = str(reply[1]), str(reply[2])
             cls = getattr(builtins, kind, None)
             # StopIteration would end a test's `for r in map(candidate, ...)` loop early
-            if (isinstance(cls, type) and issubclass(cls, Exception)
-                    and not issubclass(cls, (StopIteration, StopAsyncIteration))):
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, Exception)
+                and not issubclass(cls, (StopIteration, StopAsyncIteration))
+            ):
                 raise cls(message)
             raise CandidateError(f"{kind}: {message}")
         state["ended"] = ("gone", "")
@@ -775,11 +859,13 @@ def candidate(request, req_r, resp_w, scratch, errors, scope_self, resource):
     cpu = int(limits["cpu_seconds"])
     # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    for kind, value in ((resource.RLIMIT_AS, int(limits["memory_mb"]) * mb),
-                        (resource.RLIMIT_FSIZE, int(limits["file_mb"]) * mb),
-                        (resource.RLIMIT_NOFILE, int(limits["open_files"])),
-                        (resource.RLIMIT_NPROC, int(limits["processes"])),
-                        (resource.RLIMIT_CORE, 0)):
+    for kind, value in (
+        (resource.RLIMIT_AS, int(limits["memory_mb"]) * mb),
+        (resource.RLIMIT_FSIZE, int(limits["file_mb"]) * mb),
+        (resource.RLIMIT_NOFILE, int(limits["open_files"])),
+        (resource.RLIMIT_NPROC, int(limits["processes"])),
+        (resource.RLIMIT_CORE, 0),
+    ):
         resource.setrlimit(kind, (value, value))
     send, exit_now = send_frame, os._exit
     audit = request["audit"]
@@ -824,24 +910,62 @@ def audit_hook(level, scratch, resp_w, send, exit_now):
     ctypes, and file access outside scratch — an audit list, which a determined program can get
     past (e.g. through _posixsubprocess or dir_fd opens)."""
     realpath, fsdecode, str_, isinstance_, int_, tuple_ = (
-        os.path.realpath, os.fsdecode, str, isinstance, int, tuple)
+        os.path.realpath,
+        os.fsdecode,
+        str,
+        isinstance,
+        int,
+        tuple,
+    )
     scratch = realpath(scratch)
     readable = tuple(realpath(p) for p in sys.path if p) + (
-        realpath(sys.base_prefix), scratch, "/dev/null", "/dev/urandom", "/dev/zero",
-        "/etc/localtime", "/usr/share/zoneinfo", "/proc/self/stat", "/proc/self/statm",
-        "/proc/meminfo", "/proc/cpuinfo")
+        realpath(sys.base_prefix),
+        scratch,
+        "/dev/null",
+        "/dev/urandom",
+        "/dev/zero",
+        "/etc/localtime",
+        "/usr/share/zoneinfo",
+        "/proc/self/stat",
+        "/proc/self/statm",
+        "/proc/meminfo",
+        "/proc/cpuinfo",
+    )
     o_write = os.O_WRONLY | os.O_RDWR | os.O_CREAT
     full = level == "full"
     forbidden_events = {
-        "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-        "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
-        "os.chroot", "os.setuid", "resource.prlimit", "mmap.__new__", "sqlite3.connect",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "subprocess.Popen",
+        "pty.spawn",
+        "os.kill",
+        "os.killpg",
+        "signal.pthread_kill",
+        "os.chroot",
+        "os.setuid",
+        "resource.prlimit",
+        "mmap.__new__",
+        "sqlite3.connect",
     }
     prefixes = ("socket.",) + (("ctypes.", "_posixsubprocess.") if full else ())
     path_events = {
-        "os.remove": 0, "os.rmdir": 0, "os.rename": 0, "os.mkdir": 0, "os.chmod": 0,
-        "os.chown": 0, "os.truncate": 0, "os.utime": 0, "os.link": 1, "os.symlink": 1,
-        "shutil.rmtree": 0, "os.mkfifo": 0, "os.mknod": 0,
+        "os.remove": 0,
+        "os.rmdir": 0,
+        "os.rename": 0,
+        "os.mkdir": 0,
+        "os.chmod": 0,
+        "os.chown": 0,
+        "os.truncate": 0,
+        "os.utime": 0,
+        "os.link": 1,
+        "os.symlink": 1,
+        "shutil.rmtree": 0,
+        "os.mkfifo": 0,
+        "os.mknod": 0,
     }
     me = os.getpid()
 
@@ -876,7 +1000,8 @@ def audit_hook(level, scratch, resp_w, send, exit_now):
             if path is None:
                 return
             writing = bool(mode and any(c in str_(mode) for c in "wax+")) or bool(
-                isinstance_(flags, int_) and flags & o_write)
+                isinstance_(flags, int_) and flags & o_write
+            )
             if writing and not inside(path, (scratch,)):
                 stop(event, f"write {path!r}")
             if not writing and not inside(path, readable):

@@ -137,7 +137,9 @@ def grade_math(completion: str, reference: str) -> Grade:
             return Grade(0.0, "error", answer, error=f"reference {reference[:80]!r} did not parse")
         pred = parse(_wrap_pred(answer), parsing_timeout=timeout, raise_on_error=True)
         correct = verify(gold, pred, timeout_seconds=timeout, raise_on_error=True)
-    except (Exception, TimeoutException) as e:  # TimeoutException is a BaseException
+    # any failure of math-verify on a model's answer is a graded "error", never a crash;
+    # TimeoutException is a BaseException
+    except (Exception, TimeoutException) as e:  # noqa: BLE001
         return Grade(0.0, "error", answer, error=_one_line(e))
     return Grade(float(correct), "correct" if correct else "wrong", extracted=answer)
 
@@ -159,9 +161,12 @@ def answers_equivalent(a: str, b: str) -> bool:
         pa_, pb = _parse_pred(a, timeout), _parse_pred(b, timeout)
         if not pa_ or not pb:
             return False
-        return bool(verify(pa_, pb, timeout_seconds=timeout, raise_on_error=True)
-                    or verify(pb, pa_, timeout_seconds=timeout, raise_on_error=True))
-    except (Exception, TimeoutException):  # TimeoutException is a BaseException
+        return bool(
+            verify(pa_, pb, timeout_seconds=timeout, raise_on_error=True)
+            or verify(pb, pa_, timeout_seconds=timeout, raise_on_error=True)
+        )
+    # unparsable answers are not equivalent; TimeoutException is a BaseException
+    except (Exception, TimeoutException):  # noqa: BLE001
         return False
 
 

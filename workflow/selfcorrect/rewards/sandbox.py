@@ -102,7 +102,8 @@ def isolation_mode() -> str:
     root = os.geteuid() == 0
     if wanted not in ("auto", "bwrap", "landlock", "unconfined"):
         raise SelfCorrectError(
-            f"SELFCORRECT_SANDBOX={wanted!r}: expected auto, bwrap, landlock or unconfined")
+            f"SELFCORRECT_SANDBOX={wanted!r}: expected auto, bwrap, landlock or unconfined"
+        )
     if root and not (shutil.which("setpriv") and os.access(SYSTEM_PYTHON, os.X_OK)):
         raise SelfCorrectError(
             f"running as root, the sandbox needs setpriv (util-linux) and {SYSTEM_PYTHON} "
@@ -114,7 +115,8 @@ def isolation_mode() -> str:
         return "bwrap+uid" if root else "bwrap"
     if wanted == "bwrap":
         raise SelfCorrectError(
-            "SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start")
+            "SELFCORRECT_SANDBOX=bwrap but bubblewrap is missing or cannot start"
+        )
     if _seccomp_supported() and landlock_abi() >= (1 if root else 6):
         return "uid+landlock" if root else "landlock"
     raise SelfCorrectError(UNCONFINED_HINT)
@@ -126,8 +128,7 @@ def landlock_abi() -> int:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    return max(int(libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1))),
-               0)
+    return max(int(libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1))), 0)
 
 
 def _seccomp_supported() -> bool:
@@ -156,22 +157,64 @@ def _interpreter(mode: str) -> str:
 def _command(mode: str, uid: int, argv: list[str], scratch_bytes: int) -> list[str]:
     prefix: list[str] = []
     if mode.startswith(("bwrap+uid", "uid+")):
-        prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        prefix = [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ]
     if mode.startswith("bwrap"):
         prefix += [
-            "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
             "--as-pid-1",  # the zygote is PID 1: orphans come back to it, nothing can kill it
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin",
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(scratch_bytes), "--tmpfs", "/tmp",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(scratch_bytes),
+            "--tmpfs",
+            "/tmp",
             # bwrap's own / and /dev (with /dev/shm) are writable tmpfs: make them read-only
-            "--remount-ro", "/dev", "--remount-ro", "/",
-            "--chdir", "/tmp", "--clearenv",
-            "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/tmp",
-            "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/tmp",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/bin",
+            "--setenv",
+            "HOME",
+            "/tmp",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--setenv",
+            "OMP_NUM_THREADS",
+            "1",
         ]
     return prefix + argv
 
@@ -215,12 +258,20 @@ class Sandbox:
                 os.chown(cwd, self.uid, self.uid)
         config = zygote_config(mode, cwd)
         argv = [_interpreter(mode), "-I", "-S", "-B", "-c", HARNESS, json.dumps(config)]
-        env = {"PATH": "/usr/bin:/bin", "HOME": cwd or "/tmp", "LANG": "C.UTF-8",
-               "OMP_NUM_THREADS": "1"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": cwd or "/tmp",
+            "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1",
+        }
         self.proc = subprocess.Popen(
             _command(mode, self.uid, argv, Limits().file_mb << 20),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=cwd, env=env, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
         )
         self.starts += 1
         fd = self.proc.stdout.fileno()
@@ -243,7 +294,8 @@ class Sandbox:
             self.close()
             raise SelfCorrectError(
                 f"the {mode} sandbox could not confine itself ({' and '.join(missing) or 'error'}"
-                f": {hello.get('error') or 'not applied'})")
+                f": {hello.get('error') or 'not applied'})"
+            )
 
     def close(self) -> None:
         if self.proc is not None:
@@ -261,8 +313,16 @@ class Sandbox:
             _remove_tree(self.home)
             self.home = None
 
-    def run(self, program: str, tests: list[str], setup: str = "", *, prompt: str = "",
-            entry_point: str = "", limits: Limits = Limits()) -> Outcome:
+    def run(
+        self,
+        program: str,
+        tests: list[str],
+        setup: str = "",
+        *,
+        prompt: str = "",
+        entry_point: str = "",
+        limits: Limits = Limits(),
+    ) -> Outcome:
         """Run `program`, then the problem's `prompt` and `setup` and each test in the judge;
         never raises for what the program does."""
         start = time.monotonic()
@@ -274,13 +334,24 @@ class Sandbox:
         # Two frames: the program's part, which the zygote (and so the candidate forked from
         # it) reads, and the tests' part, which only the judge reads (harness.py).
         program_part = {
-            "program": program, "audit": audit,
-            "limits": {"timeout": limits.timeout, "cpu_seconds": limits.cpu_seconds,
-                       "memory_mb": limits.memory_mb, "processes": limits.processes,
-                       "file_mb": limits.file_mb, "open_files": limits.open_files},
+            "program": program,
+            "audit": audit,
+            "limits": {
+                "timeout": limits.timeout,
+                "cpu_seconds": limits.cpu_seconds,
+                "memory_mb": limits.memory_mb,
+                "processes": limits.processes,
+                "file_mb": limits.file_mb,
+                "open_files": limits.open_files,
+            },
         }
-        tests_part = {"token": token, "tests": list(tests), "setup": setup, "prompt": prompt,
-                      "entry": entry_point}
+        tests_part = {
+            "token": token,
+            "tests": list(tests),
+            "setup": setup,
+            "prompt": prompt,
+            "entry": entry_point,
+        }
         frames = b""
         for part in (program_part, tests_part):
             data = json.dumps(part, ensure_ascii=True).encode("ascii")
@@ -289,12 +360,22 @@ class Sandbox:
         reply = self._exchange(frames, limits.timeout + 10)
         if not isinstance(reply, dict):
             self.close()
-            return Outcome("crash", self.mode, detail="the sandbox stopped answering",
-                           seconds=time.monotonic() - start)
-        outcome = _verdict(token, len(tests), str(reply.get("report", "")),
-                           str(reply.get("stderr", ""))[: limits.output_bytes],
-                           reply.get("candidate_status"), bool(reply.get("timed_out")), self.mode,
-                           limits)
+            return Outcome(
+                "crash",
+                self.mode,
+                detail="the sandbox stopped answering",
+                seconds=time.monotonic() - start,
+            )
+        outcome = _verdict(
+            token,
+            len(tests),
+            str(reply.get("report", "")),
+            str(reply.get("stderr", ""))[: limits.output_bytes],
+            reply.get("candidate_status"),
+            bool(reply.get("timed_out")),
+            self.mode,
+            limits,
+        )
         if not reply.get("clean", False):
             self.close()  # a fresh sandbox (and scratch) for the next program
         outcome.seconds = time.monotonic() - start
@@ -345,11 +426,19 @@ def sandbox() -> Sandbox:
     return _SANDBOX[pid]
 
 
-def run_program(program: str, tests: list[str], setup: str = "", *, prompt: str = "",
-                entry_point: str = "", limits: Limits = Limits()) -> Outcome:
+def run_program(
+    program: str,
+    tests: list[str],
+    setup: str = "",
+    *,
+    prompt: str = "",
+    entry_point: str = "",
+    limits: Limits = Limits(),
+) -> Outcome:
     """Run one program against its tests in this process's sandbox."""
-    return sandbox().run(program, tests, setup, prompt=prompt, entry_point=entry_point,
-                         limits=limits)
+    return sandbox().run(
+        program, tests, setup, prompt=prompt, entry_point=entry_point, limits=limits
+    )
 
 
 def _kill_uid(uid: int) -> None:
@@ -371,8 +460,9 @@ def _remove_tree(path: str) -> None:
     from selfcorrect.rewards.harness import wipe
 
     wipe(path)  # permissions first (a non-root caller cannot enter a chmod-000 directory)
-    subprocess.run(["rm", "-rf", "--one-file-system", path], stderr=subprocess.DEVNULL,
-                   check=False)  # deep trees that Python's recursive rmtree would choke on
+    subprocess.run(
+        ["rm", "-rf", "--one-file-system", path], stderr=subprocess.DEVNULL, check=False
+    )  # deep trees that Python's recursive rmtree would choke on
 
 
 def _verdict(token, n_tests, report, stderr, status, timed_out, mode, limits) -> Outcome:
@@ -395,8 +485,14 @@ def _verdict(token, n_tests, report, stderr, status, timed_out, mode, limits) ->
             return Outcome("pass", tests_run=n_tests, **base)
         if verdict in ("fail", "memory", "crash", "forbidden"):
             failing = detail.split(" -> ", 1)[0] if verdict == "fail" else ""
-            return Outcome(verdict, failing_test=failing, detail=detail,
-                           tests_run=max(index, 0), returncode=returncode, **base)
+            return Outcome(
+                verdict,
+                failing_test=failing,
+                detail=detail,
+                tests_run=max(index, 0),
+                returncode=returncode,
+                **base,
+            )
         if verdict == "gone":  # the candidate process ended; its status says why
             gone = True
             break
@@ -413,9 +509,14 @@ def _verdict(token, n_tests, report, stderr, status, timed_out, mode, limits) ->
     if "MemoryError" in stderr or "Cannot allocate memory" in stderr:
         return Outcome("memory", detail=_tail(stderr), **base)
     who = "the program" if gone else "the judge"
-    return Outcome("crash", detail=(f"{who} exited with status {returncode} before the tests "
-                                    f"finished (no pass signal); stderr: {_tail(stderr)}"),
-                   **base)
+    return Outcome(
+        "crash",
+        detail=(
+            f"{who} exited with status {returncode} before the tests "
+            f"finished (no pass signal); stderr: {_tail(stderr)}"
+        ),
+        **base,
+    )
 
 
 def _tail(text: str, n: int = 300) -> str:

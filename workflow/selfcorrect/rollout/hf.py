@@ -14,8 +14,9 @@ from selfcorrect.rollout.backend import Generation, Sampling
 class HFBackend:
     name = "hf"
 
-    def __init__(self, model, tokenizer, batch_size: int = 256, progress: bool = True,
-                 bf16: bool = False):
+    def __init__(
+        self, model, tokenizer, batch_size: int = 256, progress: bool = True, bf16: bool = False
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -54,8 +55,9 @@ class HFBackend:
         pad = tok.pad_token_id
         device = model_device(self.model)  # the policy's, which training may have moved
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=device)
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch],
-                                 device=device)
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device
+        )
         sample = sampling.temperature > 0
         generated = self.model.generate(
             input_ids=input_ids,

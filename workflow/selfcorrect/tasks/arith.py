@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 
@@ -31,7 +31,6 @@ from selfcorrect.tasks.base import RISE_FEEDBACK, Task, check_split, register_ta
 
 CORRECTION = "recheck"  # short: every token of the instruction costs compute on a CPU
 WORK_PREFIX = "work "  # user prefix of check-only transcripts (see sft_transcript)
-
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,9 @@ def noisy_guess(rng: random.Random, problem: Problem, sft: dict) -> int:
     return problem.answer if right else stopped_early(problem)
 
 
-def sft_transcript(rng: random.Random, cfg: dict, instruction: str,
-                   feedback: str = RISE_FEEDBACK) -> list[dict]:
+def sft_transcript(
+    rng: random.Random, cfg: dict, instruction: str, feedback: str = RISE_FEEDBACK
+) -> list[dict]:
     """One pre-training conversation for the base model.
 
     - check-only transcripts (`work 32+29+48` -> `32+29=61;61+48=109`) teach the check as its
@@ -144,9 +144,7 @@ def sft_transcript(rng: random.Random, cfg: dict, instruction: str,
     first = attempt(p, noisy_guess(rng, p, sft))
     messages = [{"role": "user", "content": p.question}, {"role": "assistant", "content": first}]
     if rng.random() < sft["two_turn"]:
-        second = first if rng.random() < sft["copy"] else attempt(
-            p, noisy_guess(rng, p, sft)
-        )
+        second = first if rng.random() < sft["copy"] else attempt(p, noisy_guess(rng, p, sft))
         between = feedback if rng.random() < sft["feedback_share"] else instruction
         messages += [
             {"role": "user", "content": between},

@@ -55,8 +55,10 @@ class HumanEval(Task):
     def references(self, problems: pd.DataFrame) -> list[str]:
         from selfcorrect.rewards.code import humaneval_spec
 
-        return [json.dumps(humaneval_spec(json.loads(t), q))
-                for t, q in zip(problems["tests"], problems["question"])]
+        return [
+            json.dumps(humaneval_spec(json.loads(t), q))
+            for t, q in zip(problems["tests"], problems["question"])
+        ]
 
     def _row(self, record: dict, index: int, split: str) -> dict:
         program = str(record["prompt"]) + str(record["canonical_solution"])

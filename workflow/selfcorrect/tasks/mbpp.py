@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -151,18 +151,24 @@ class MBPP(Task):
         self-correction skill, as for arith). Only the training split is read."""
         problems = self.problems("train", cfg)
         if problems.empty:
-            raise SelfCorrectError("task 'mbpp': the training split is empty: nothing to pre-train on")
+            raise SelfCorrectError(
+                "task 'mbpp': the training split is empty: nothing to pre-train on"
+            )
         prompts = [self.first_prompt(q, cfg) for q in problems["question"]]
         programs = [f"{program.rstrip()}\n{PROGRAM_END}" for program in problems["answer"]]
         instruction = self.instruction(cfg)
 
         def transcript(rng: random.Random) -> list[dict]:
             i = rng.randrange(len(prompts))
-            messages = [{"role": "user", "content": prompts[i]},
-                        {"role": "assistant", "content": programs[i]}]
+            messages = [
+                {"role": "user", "content": prompts[i]},
+                {"role": "assistant", "content": programs[i]},
+            ]
             if rng.random() < 0.5:
-                messages += [{"role": "user", "content": instruction},
-                             {"role": "assistant", "content": programs[i]}]
+                messages += [
+                    {"role": "user", "content": instruction},
+                    {"role": "assistant", "content": programs[i]},
+                ]
             return messages
 
         return transcript

@@ -40,8 +40,18 @@ CORRECTION = (
 
 NAMES = ("Tom", "Mia", "Sam", "Lena", "Omar", "Ana", "Ben", "Zoe", "Raj", "Emma", "Leo", "Ivy")
 PRONOUN = {"Tom": "He", "Sam": "He", "Omar": "He", "Ben": "He", "Raj": "He", "Leo": "He"}
-ITEMS = ("apples", "pencils", "stickers", "marbles", "cookies", "books", "coins", "stamps",
-         "shells", "cards")
+ITEMS = (
+    "apples",
+    "pencils",
+    "stickers",
+    "marbles",
+    "cookies",
+    "books",
+    "coins",
+    "stamps",
+    "shells",
+    "cards",
+)
 
 
 @dataclass(frozen=True)
@@ -169,15 +179,16 @@ class WordProblems(Task):
         rows = []
         for p in sample_split(split, n, cfg):
             digest = hashlib.sha256(p.question.encode()).hexdigest()[:12]
-            rows.append({
-                "task": self.name,
-                "split": split,
-                "problem_id": f"wordprob-{digest}",
-                "question": p.question,
-                "answer": str(p.answer),
-                "solution": p.solution,
-                "tests": "",
-                "meta": json.dumps({"steps": len(p.steps)}),
-            })
+            rows.append(
+                {
+                    "task": self.name,
+                    "split": split,
+                    "problem_id": f"wordprob-{digest}",
+                    "question": p.question,
+                    "answer": str(p.answer),
+                    "solution": p.solution,
+                    "tests": "",
+                    "meta": json.dumps({"steps": len(p.steps)}),
+                }
+            )
         return pd.DataFrame(rows)
-

@@ -25,19 +25,39 @@ def traces(rollouts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """One row per (problem, sample): ctx1, y1, r1 and ctx2, y2, r2 of turns 1 and 2."""
     keys = [*TRACE, "turn"]
     merged = rollouts[keys + ["context", "completion"]].merge(
-        labels[keys + ["reward"]], on=keys, validate="one_to_one")
-    wide = {t: merged[merged["turn"] == t].drop(columns="turn").set_index(TRACE)
-            for t in (1, 2)}
+        labels[keys + ["reward"]], on=keys, validate="one_to_one"
+    )
+    wide = {t: merged[merged["turn"] == t].drop(columns="turn").set_index(TRACE) for t in (1, 2)}
     out = wide[1].add_suffix("1").join(wide[2].add_suffix("2"), how="inner")
-    return out.rename(columns={"completion1": "y1", "completion2": "y2", "reward1": "r1",
-                               "reward2": "r2", "context1": "ctx1", "context2": "ctx2"}
-                      ).reset_index().sort_values(TRACE, kind="stable").reset_index(drop=True)
+    return (
+        out.rename(
+            columns={
+                "completion1": "y1",
+                "completion2": "y2",
+                "reward1": "r1",
+                "reward2": "r2",
+                "context1": "ctx1",
+                "context2": "ctx2",
+            }
+        )
+        .reset_index()
+        .sort_values(TRACE, kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def _rows(problem_id, sample, context, action, reward, current, iteration) -> dict:
-    return {"problem_id": problem_id, "sample": int(sample), "turn": 2, "context": context,
-            "action": action, "reward": float(reward), "current_reward": float(current),
-            "source": "self", "iteration": int(iteration)}
+    return {
+        "problem_id": problem_id,
+        "sample": int(sample),
+        "turn": 2,
+        "context": context,
+        "action": action,
+        "reward": float(reward),
+        "current_reward": float(current),
+        "source": "self",
+        "iteration": int(iteration),
+    }
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -47,8 +67,12 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 def star_data(t: pd.DataFrame, iteration: int = 1) -> pd.DataFrame:
     """STaR: keep the traces whose second attempt is correct; train attempt 2 in its context."""
     kept = t[t["r2"] == 1]
-    return _frame([_rows(r.problem_id, r.sample, r.ctx2, r.y2, r.r2, r.r1, iteration)
-                   for r in kept.itertuples()])
+    return _frame(
+        [
+            _rows(r.problem_id, r.sample, r.ctx2, r.y2, r.r2, r.r1, iteration)
+            for r in kept.itertuples()
+        ]
+    )
 
 
 def pair_sft_data(t: pd.DataFrame, plus: bool = False, iteration: int = 1) -> pd.DataFrame:
@@ -73,3 +97,11 @@ def pair_sft_data(t: pd.DataFrame, plus: bool = False, iteration: int = 1) -> pd
             partner = later[0] if later else pool[0]
             rows.append(_rows(pid, r.sample, r.ctx2, partner.y1, 1.0, r.r1, iteration))
     return _frame(rows)
+
+
+# `selfcorrect baseline-data --kind`: each baseline's training set from the traces
+BUILDERS = {
+    "star": lambda t, i: star_data(t, iteration=i),
+    "pair_sft": lambda t, i: pair_sft_data(t, plus=False, iteration=i),
+    "pair_sft_plus": lambda t, i: pair_sft_data(t, plus=True, iteration=i),
+}

@@ -26,8 +26,9 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FILES = (CHECKPOINT, "best.pt", "deepspeed.json", "deepspeed")
 
 
-def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   start: int = 1) -> torch.Tensor:
+def token_logprobs(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int = 1
+) -> torch.Tensor:
     """log π(x_t | x_<t) of every given token from position `start` on, [B, L] (positions
     before `start`, and always position 0, get 0).
 
@@ -39,8 +40,9 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     length = input_ids.shape[1]
     start = min(max(start, 1), length)
     # logits at positions start-1 … L-1; the last predicts past the input and is dropped
-    logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                   logits_to_keep=length - start + 1).logits[:, :-1]
+    logits = model(
+        input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=length - start + 1
+    ).logits[:, :-1]
     targets = input_ids[:, start:]
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
     logp = picked - torch.logsumexp(logits.float(), dim=-1)
@@ -53,8 +55,12 @@ def first_completion(prompts: list[tuple[int, ...]]) -> int:
     return min(len(p) for p in prompts)
 
 
-def pack(prompts: list[tuple[int, ...]], completions: list[tuple[int, ...]], pad_id: int,
-         device: torch.device | str = "cpu"):
+def pack(
+    prompts: list[tuple[int, ...]],
+    completions: list[tuple[int, ...]],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+):
     """Right-padded prompt+completion ids, attention mask, and the completion-token mask, on
     `device` (the model's: selfcorrect/device.py `model_device`); built on the host, then
     copied once each."""
@@ -107,8 +113,9 @@ class TrainState:
     telemetry: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState,
-                    fingerprint: dict[str, str]):
+def save_checkpoint(
+    path: Path, model, optimizer, scheduler, state: TrainState, fingerprint: dict[str, str]
+):
     with atomic_path(path / CHECKPOINT) as tmp:
         torch.save(
             {
@@ -127,8 +134,9 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState,
         )
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[str, str]
-                    ) -> TrainState | None:
+def load_checkpoint(
+    path: Path, model, optimizer, scheduler, fingerprint: dict[str, str]
+) -> TrainState | None:
     """Restore a run from `path` if a checkpoint trained from the same inputs is there
     (train/fingerprint.py); a checkpoint of other inputs is removed."""
     file = path / CHECKPOINT
@@ -150,14 +158,18 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: dict[s
     return state
 
 
-def is_current(file: Path, recorded: dict | None, fingerprint: dict[str, str],
-               say: bool = True) -> bool:
+def is_current(
+    file: Path, recorded: dict | None, fingerprint: dict[str, str], say: bool = True
+) -> bool:
     """Whether the checkpoint `file` was trained from the inputs `fingerprint` describes; if
     not, one line says which inputs differ."""
     changed = differences(recorded, fingerprint)
     if changed and say:
-        log.warning("checkpoint %s was trained from other inputs (%s): starting fresh",
-                    file, ", ".join(changed))
+        log.warning(
+            "checkpoint %s was trained from other inputs (%s): starting fresh",
+            file,
+            ", ".join(changed),
+        )
     return not changed
 
 

@@ -66,9 +66,11 @@ def setup(model, cfg: dict, distributed: dict | None = None):
     limit_trainable(model, cfg.get("trainable_layers", 0))
     # a parameter built partitioned (`partitioned`) holds only its share: count its whole size
     size = {id(p): getattr(p, "ds_numel", p.numel()) for p in model.parameters()}
-    log.info("training %s of %s parameters",
-             f"{sum(size[id(p)] for p in model.parameters() if p.requires_grad):,}",
-             f"{sum(size.values()):,}")
+    log.info(
+        "training %s of %s parameters",
+        f"{sum(size[id(p)] for p in model.parameters() if p.requires_grad):,}",
+        f"{sum(size.values()):,}",
+    )
     if world_size() <= 1:
         return Plain(model, cfg)
     return DeepSpeedTrainer(model, cfg, {**DEFAULTS, **(distributed or {})})
@@ -82,13 +84,16 @@ def zero_config(stage: int, offload: bool, hidden: int | None) -> dict:
         # buckets sized to the model as the HF integration's "auto" does: DeepSpeed's
         # defaults (5e8 elements) are for large GPU models, and under ZeRO-3 a bucket that
         # large keeps more memory per rank than the partitioning saves on a small model
-        zero.update(reduce_bucket_size=hidden * hidden, allgather_bucket_size=hidden * hidden,
-                    stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
-                    stage3_param_persistence_threshold=10 * hidden,
-                    # keep only a few layers' parameters gathered at a time (the defaults,
-                    # 1e9, keep a model under a billion parameters whole on every rank)
-                    stage3_max_live_parameters=4 * hidden * hidden,
-                    stage3_max_reuse_distance=4 * hidden * hidden)
+        zero.update(
+            reduce_bucket_size=hidden * hidden,
+            allgather_bucket_size=hidden * hidden,
+            stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
+            stage3_param_persistence_threshold=10 * hidden,
+            # keep only a few layers' parameters gathered at a time (the defaults,
+            # 1e9, keep a model under a billion parameters whole on every rank)
+            stage3_max_live_parameters=4 * hidden * hidden,
+            stage3_max_reuse_distance=4 * hidden * hidden,
+        )
     if offload:
         zero["offload_optimizer"] = {"device": "cpu"}
         if stage == 3:
@@ -125,8 +130,9 @@ def partitioned(distributed: dict | None = None):
         deepspeed.init_distributed()
     # transformers reads this through a weak reference while it is alive: only inside the
     # block, so that rank 0's plain generation copy (`generation_model`) is built whole
-    config = HfDeepSpeedConfig({"train_micro_batch_size_per_gpu": 1,
-                                "zero_optimization": zero_config(3, offload, None)})
+    config = HfDeepSpeedConfig(
+        {"train_micro_batch_size_per_gpu": 1, "zero_optimization": zero_config(3, offload, None)}
+    )
     try:
         yield
     finally:
@@ -230,8 +236,9 @@ class DeepSpeedTrainer(Plain):
             # DeepSpeed's vectorised CPU Adam (compiled on first use, ~140 s on this machine)
             from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-            optimizer = DeepSpeedCPUAdam(params, lr=lr, betas=betas, weight_decay=wd,
-                                         adamw_mode=True)
+            optimizer = DeepSpeedCPUAdam(
+                params, lr=lr, betas=betas, weight_decay=wd, adamw_mode=True
+            )
         else:
             optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
         config = {
@@ -244,15 +251,20 @@ class DeepSpeedTrainer(Plain):
             "steps_per_print": 2**31 - 1,
         }
         self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
-            model=model, optimizer=optimizer, config=config,
-            lr_scheduler=lambda opt: core.warmup_schedule(opt, cfg))
+            model=model,
+            optimizer=optimizer,
+            config=config,
+            lr_scheduler=lambda opt: core.warmup_schedule(opt, cfg),
+        )
         self.model, self.module = self.engine, self.engine.module
         # the rank's device (cuda:LOCAL_RANK; the CPU with DS_ACCELERATOR=cpu), where the
         # engine puts the model: the stage loaded it (and the reference) there already
         self.device = torch.device(self.engine.device)
         if self.device != loaded:
-            raise SelfCorrectError(f"device: the model was loaded on {loaded} but DeepSpeed runs "
-                                   f"rank {self.rank} on {self.device} (use device: auto)")
+            raise SelfCorrectError(
+                f"device: the model was loaded on {loaded} but DeepSpeed runs "
+                f"rank {self.rank} on {self.device} (use device: auto)"
+            )
         log.info("rank %d of %d: training on %s", self.rank, self.world, self.device)
         self._generator = None
 
@@ -295,9 +307,11 @@ class DeepSpeedTrainer(Plain):
             return model
         import deepspeed
 
-        config = {"train_micro_batch_size_per_gpu": 1,
-                  "zero_optimization": zero_config(3, self.offload, self.hidden),
-                  "steps_per_print": 2**31 - 1}
+        config = {
+            "train_micro_batch_size_per_gpu": 1,
+            "zero_optimization": zero_config(3, self.offload, self.hidden),
+            "steps_per_print": 2**31 - 1,
+        }
         engine, *_ = deepspeed.initialize(model=model, config=config)
         engine.eval()
         return engine
@@ -309,8 +323,9 @@ class DeepSpeedTrainer(Plain):
             return contextlib.nullcontext()
         import deepspeed
 
-        return deepspeed.zero.GatheredParameters(list(self.module.parameters()),
-                                                 modifier_rank=modifier_rank)
+        return deepspeed.zero.GatheredParameters(
+            list(self.module.parameters()), modifier_rank=modifier_rank
+        )
 
     def full_state_dict(self) -> dict | None:
         """The whole model's weights on rank 0 (None elsewhere). A collective: every rank calls."""
@@ -345,8 +360,7 @@ class DeepSpeedTrainer(Plain):
         if self._generator is None:
             from transformers import AutoModelForCausalLM
 
-            self._generator = AutoModelForCausalLM.from_config(self.module.config).to(
-                self.device)
+            self._generator = AutoModelForCausalLM.from_config(self.module.config).to(self.device)
         self._generator.load_state_dict(state)
         return self._generator
 
@@ -355,14 +369,24 @@ class DeepSpeedTrainer(Plain):
         """DeepSpeed's sharded checkpoint (every rank writes its partitions), then, once all
         are written, rank 0 records the tag as complete and removes older tags."""
         tag = f"step{state.step}"
-        client = {"state": asdict(state), "fingerprint": fingerprint,
-                  "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                          "numpy": np.random.get_state()}}
+        client = {
+            "state": asdict(state),
+            "fingerprint": fingerprint,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+        }
         self.engine.save_checkpoint(str(path / "deepspeed"), tag=tag, client_state=client)
         self.dist.barrier()
         if self.is_main:
-            meta = {"tag": tag, "fingerprint": fingerprint, "world_size": self.world,
-                    "zero_stage": self.stage}
+            meta = {
+                "tag": tag,
+                "fingerprint": fingerprint,
+                "world_size": self.world,
+                "zero_stage": self.stage,
+            }
             with atomic_path(path / META) as tmp:
                 Path(tmp).write_text(json.dumps(meta) + "\n")
             for old in (path / "deepspeed").glob("step*"):
@@ -384,8 +408,11 @@ class DeepSpeedTrainer(Plain):
         layout = {"world_size": self.world, "zero_stage": self.stage}
         if any(meta.get(k) != v for k, v in layout.items()):
             if self.is_main:
-                log.warning("%s: checkpoint of another layout (%s), starting from scratch",
-                            file, {k: meta.get(k) for k in layout})
+                log.warning(
+                    "%s: checkpoint of another layout (%s), starting from scratch",
+                    file,
+                    {k: meta.get(k) for k in layout},
+                )
             return None
         _, client = self.engine.load_checkpoint(str(path / "deepspeed"), tag=meta["tag"])
         torch.set_rng_state(client["rng"]["torch"])

@@ -58,8 +58,9 @@ def config_digest(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def input_digests(models: dict[str, str | Path | None], files: dict[str, str | Path | None]
-                  ) -> dict[str, str]:
+def input_digests(
+    models: dict[str, str | Path | None], files: dict[str, str | Path | None]
+) -> dict[str, str]:
     """{input name: digest} for the named model directories and data files; inputs given as
     None (an optional file not used) are left out. A directory named twice (Stage I's policy
     and reference are both the base) is hashed once."""

@@ -17,8 +17,8 @@ string selects them: ``get_kl("k3")``, ``get_loss("score_stage2")``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -27,6 +27,7 @@ KLEstimator = Callable[[Tensor, Tensor], Tensor]
 Stats = dict[str, float]
 
 # --------------------------------------------------------------------------- KL estimators
+
 
 def _register(table: dict, kind: str, name: str) -> Callable:
     def decorate(fn):
@@ -288,9 +289,15 @@ def score_stage1(
     _, kl1 = _attempt_terms(attempt1, None, config)
     pg, kl2 = _attempt_terms(attempt2, adv2, config)
     kl_loss = config.beta2 * kl1.mean() + config.beta1 * kl2.mean()
-    return pg + kl_loss, _rl_stats(pg, kl_loss, reward_t1=attempt1.reward,
-                                   reward_t2=attempt2.reward, kl_t1=kl1, kl_t2=kl2,
-                                   adv_abs_t2=adv2.abs())
+    return pg + kl_loss, _rl_stats(
+        pg,
+        kl_loss,
+        reward_t1=attempt1.reward,
+        reward_t2=attempt2.reward,
+        kl_t1=kl1,
+        kl_t2=kl2,
+        adv_abs_t2=adv2.abs(),
+    )
 
 
 def stage2_returns(r1: Tensor, r2: Tensor, alpha: float, credit: str) -> tuple[Tensor, Tensor]:
@@ -327,10 +334,17 @@ def score_stage2(
     pg1, kl1 = _attempt_terms(attempt1, adv1, config)
     pg2, kl2 = _attempt_terms(attempt2, adv2, config)
     pg, kl_loss = pg1 + pg2, config.beta1 * (kl1.mean() + kl2.mean())
-    return pg + kl_loss, _rl_stats(pg, kl_loss, reward_t1=attempt1.reward,
-                                   reward_t2=attempt2.reward, shaped_reward_t2=ret2,
-                                   kl_t1=kl1, kl_t2=kl2, adv_abs_t1=adv1.abs(),
-                                   adv_abs_t2=adv2.abs())
+    return pg + kl_loss, _rl_stats(
+        pg,
+        kl_loss,
+        reward_t1=attempt1.reward,
+        reward_t2=attempt2.reward,
+        shaped_reward_t2=ret2,
+        kl_t1=kl1,
+        kl_t2=kl2,
+        adv_abs_t1=adv1.abs(),
+        adv_abs_t2=adv2.abs(),
+    )
 
 
 @register_loss("single_turn")
@@ -490,5 +504,11 @@ def star_stage2(
     _, kl1 = _attempt_terms(attempt1, None, config)
     _, kl2 = _attempt_terms(attempt2, None, config)
     kl_loss = config.beta1 * (kl1.mean() + kl2.mean())
-    return nll1 + nll2 + kl_loss, _rl_stats(nll1 + nll2, kl_loss, reward_t1=attempt1.reward,
-                                            reward_t2=attempt2.reward, kl_t1=kl1, kl_t2=kl2)
+    return nll1 + nll2 + kl_loss, _rl_stats(
+        nll1 + nll2,
+        kl_loss,
+        reward_t1=attempt1.reward,
+        reward_t2=attempt2.reward,
+        kl_t1=kl1,
+        kl_t2=kl2,
+    )

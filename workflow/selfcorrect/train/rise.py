@@ -40,8 +40,10 @@ def problem_batches(data: pd.DataFrame, problems_per_batch: int, rng) -> list[np
     """Row indices grouped by problem, problems shuffled, `problems_per_batch` per batch."""
     groups = list(data.groupby("problem_id", sort=True).indices.values())
     order = rng.permutation(len(groups))
-    return [np.concatenate([groups[g] for g in order[i : i + problems_per_batch]])
-            for i in range(0, len(order), problems_per_batch)]
+    return [
+        np.concatenate([groups[g] for g in order[i : i + problems_per_batch]])
+        for i in range(0, len(order), problems_per_batch)
+    ]
 
 
 def rank_share(idx: np.ndarray, group: torch.Tensor, rank: int, world: int):
@@ -56,8 +58,9 @@ def rank_share(idx: np.ndarray, group: torch.Tensor, rank: int, world: int):
     return np.array([i for i in idx if int(group[i]) in mine]), share
 
 
-def reduce_stats(t, stats: dict, unit: float, total_unit: float, rows: float, total_rows: float,
-                 share: float) -> dict:
+def reduce_stats(
+    t, stats: dict, unit: float, total_unit: float, rows: float, total_rows: float, share: float
+) -> dict:
     """A batch's loss statistics over every process, by whatever keys the loss returns: `loss`
     weighted by each rank's share of the loss's unit (tokens or samples), `*_max` the largest,
     every other key weighted by rows. Keys are sorted so every rank sums them in one order; the
@@ -71,8 +74,9 @@ def reduce_stats(t, stats: dict, unit: float, total_unit: float, rows: float, to
     return {k: out[k] for k in stats}
 
 
-def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
-               ) -> pd.DataFrame:
+def train_rise(
+    trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
+) -> pd.DataFrame:
     """Fine-tune `trainer`'s model (train/distributed.py: `setup`) in place on `data`
     (RISE_DATA rows); return per-step telemetry. `loss` names another registered loss on the
     same rows (the SFT baselines pass "sft")."""
@@ -97,27 +101,40 @@ def train_rise(trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | No
             start = time.perf_counter()
             idx, share = rank_share(idx, group, t.rank, t.world)
             here = [prompts[i] for i in idx]
-            ids, attention, mask = core.pack(here, [actions[i] for i in idx],
-                                             tokenizer.pad_token_id, device)
+            ids, attention, mask = core.pack(
+                here, [actions[i] for i in idx], tokenizer.pad_token_id, device
+            )
             with autocast(device, cfg["bf16"]):  # only the actions' tokens are scored
                 logp = core.token_logprobs(policy, ids, attention, core.first_completion(here))
             # `group` and `reward` stay on the host for the bookkeeping; the batch's go along
-            batch = AttemptBatch(logp=logp, ref_logp=logp.detach(), mask=mask.float(),
-                                 reward=reward[idx].to(device), group=group[idx].to(device))
+            batch = AttemptBatch(
+                logp=logp,
+                ref_logp=logp.detach(),
+                mask=mask.float(),
+                reward=reward[idx].to(device),
+                group=group[idx].to(device),
+            )
             loss, stats = loss_fn(batch, None, config)
             # the loss is a mean over the batch's tokens (sft) or samples (RISE): weight this
             # rank's loss by its share of that unit
             tokens, rows_here = float(mask.sum()) * share, float(len(idx)) * share
             unit = tokens if loss_name in TOKEN_MEAN_LOSSES else rows_here
             total_unit, total_rows, all_tokens = t.all_sum(
-                [unit, rows_here, float(attention.sum()) * share])
+                [unit, rows_here, float(attention.sum()) * share]
+            )
             t.backward(loss * distributed.global_weight(unit, total_unit, t.world), last=True)
             grad_norm = t.step()
             if t.world > 1:
                 stats = reduce_stats(t, stats, unit, total_unit, rows_here, total_rows, share)
             step += 1
-            rows.append({"step": step, "epoch": epoch + 1, **stats,
-                         "grad_norm": float(grad_norm),
-                         "tokens_per_s": all_tokens / (time.perf_counter() - start)})
+            rows.append(
+                {
+                    "step": step,
+                    "epoch": epoch + 1,
+                    **stats,
+                    "grad_norm": float(grad_norm),
+                    "tokens_per_s": all_tokens / (time.perf_counter() - start),
+                }
+            )
             tracking.log_step("train", rows[-1], step)
     return pd.DataFrame(rows)

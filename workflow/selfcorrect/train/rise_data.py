@@ -13,7 +13,7 @@ A candidate table has one row per candidate action at a visited state, with colu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 

@@ -35,14 +35,14 @@ from selfcorrect import tracking
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.device import autocast
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.methods import STAGE2
 from selfcorrect.rewards import get_verifier
-from selfcorrect.rollout.backend import Generation, Sampling, get_backend
+from selfcorrect.rollout import get_backend
+from selfcorrect.rollout.backend import Generation, Sampling
 from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
 log = logging.getLogger(__name__)
-# Stage II and its STaR ablation train both attempts and start from offline base attempts too.
-STAGE2 = ("score_stage2", "star_stage2")
 
 
 @dataclass
@@ -80,19 +80,36 @@ def group_ids(rollouts: list[Rollout]) -> list[int]:
 
 
 class ScoreRecipe:
-    def __init__(self, cfg: dict, method: str, policy, reference, tokenizer, problems: pd.DataFrame,
-                 task, task_cfg: dict, checkpoint_dir: Path, offline_starts: pd.DataFrame | None,
-                 distributed_cfg: dict | None = None, inputs=None):
+    def __init__(
+        self,
+        cfg: dict,
+        method: str,
+        policy,
+        reference,
+        tokenizer,
+        problems: pd.DataFrame,
+        task,
+        task_cfg: dict,
+        checkpoint_dir: Path,
+        offline_starts: pd.DataFrame | None,
+        distributed_cfg: dict | None = None,
+        inputs=None,
+    ):
         self.cfg, self.method = cfg, method
         # plain PyTorch on one process, DeepSpeed ZeRO on several; `policy` runs the forward
         # (the DeepSpeed engine there), `trainer.module` is the model itself
         self.trainer = distributed.setup(policy, cfg, distributed_cfg)
         if cfg["problems_per_step"] < self.trainer.world:
-            raise SelfCorrectError(f"score.problems_per_step: {cfg['problems_per_step']} is "
-                                   f"fewer than the {self.trainer.world} processes")
+            raise SelfCorrectError(
+                f"score.problems_per_step: {cfg['problems_per_step']} is "
+                f"fewer than the {self.trainer.world} processes"
+            )
         # the frozen reference: under ZeRO-3 partitioned like the policy (train/distributed.py)
-        self.policy, self.reference, self.tokenizer = (self.trainer.model,
-                                                       self.trainer.frozen(reference), tokenizer)
+        self.policy, self.reference, self.tokenizer = (
+            self.trainer.model,
+            self.trainer.frozen(reference),
+            tokenizer,
+        )
         self.problems, self.task, self.task_cfg = problems.reset_index(drop=True), task, task_cfg
         self.index = {pid: i for i, pid in enumerate(self.problems["problem_id"])}
         self.checkpoint_dir = checkpoint_dir
@@ -100,10 +117,14 @@ class ScoreRecipe:
         self.verify = get_verifier(task.reward)
         self.references = task.references(self.problems)  # answers; test specs for code
         # a method's config holds only the settings it reads (rules/common.smk)
-        self.loss_config = LossConfig(k=cfg["samples"], alpha=cfg.get("alpha", 0.0),
-                                      beta1=cfg["beta1"], beta2=cfg.get("beta2", 0.0),
-                                      kl_estimator=cfg["kl_estimator"],
-                                      credit=cfg.get("credit", "per_attempt"))
+        self.loss_config = LossConfig(
+            k=cfg["samples"],
+            alpha=cfg.get("alpha", 0.0),
+            beta1=cfg["beta1"],
+            beta2=cfg.get("beta2", 0.0),
+            kl_estimator=cfg["kl_estimator"],
+            credit=cfg.get("credit", "per_attempt"),
+        )
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
@@ -111,10 +132,21 @@ class ScoreRecipe:
         # itself; vllm starts from the init directory's weights and receives the policy's
         # before every step (`update_weights` in `train`); on a GPU it leaves most of the
         # memory to training, which shares the device.
-        self.backend = (get_backend(cfg.get("backend", "hf"), policy, tokenizer,
-                                    {"batch_size": cfg["generation_batch_size"], "progress": False,
-                                     "gpu_memory_utilization": 0.3, "bf16": cfg["bf16"]})
-                        if self.trainer.is_main else None)
+        self.backend = (
+            get_backend(
+                cfg.get("backend", "hf"),
+                policy,
+                tokenizer,
+                {
+                    "batch_size": cfg["generation_batch_size"],
+                    "progress": False,
+                    "gpu_memory_utilization": 0.3,
+                    "bf16": cfg["bf16"],
+                },
+            )
+            if self.trainer.is_main
+            else None
+        )
         # What the checkpoint is trained from (train/fingerprint.py): `inputs()` digests the
         # model and data files, on the main process only (a 15 GB model takes 16-33 s here),
         # and the resolved configuration is added; a checkpoint of other inputs is not resumed.
@@ -144,9 +176,12 @@ class ScoreRecipe:
         return out
 
     def sampling(self, step: int, turn: int) -> Sampling:
-        return Sampling(temperature=self.cfg["temperature"], top_p=1.0,
-                        max_new_tokens=self.cfg["max_new_tokens"],
-                        seed=self.cfg["seed"] * 1_000_003 + step * 10 + turn)
+        return Sampling(
+            temperature=self.cfg["temperature"],
+            top_p=1.0,
+            max_new_tokens=self.cfg["max_new_tokens"],
+            seed=self.cfg["seed"] * 1_000_003 + step * 10 + turn,
+        )
 
     def method_at(self, step: int) -> str:
         """Stage II may interleave Stage I steps (`interleave_stage1_every`, 0 = never)."""
@@ -161,16 +196,22 @@ class ScoreRecipe:
     def collect(self, step: int, batch: list[int]) -> list[Rollout]:
         k = self.cfg["samples"]
         pairs = [(i, s) for i in batch for s in range(k)]
-        ctx1 = [render(self.tokenizer, messages_for_turn(self.first_prompts[i], [], ""))
-                for i, _ in pairs]
+        ctx1 = [
+            render(self.tokenizer, messages_for_turn(self.first_prompts[i], [], ""))
+            for i, _ in pairs
+        ]
         gens1 = self.backend.generate(ctx1, self.sampling(step, 1))
         rollouts = [Rollout(i, g, None, self.reward(i, g), 0.0) for (i, _), g in zip(pairs, gens1)]
         if self.method_at(step) in STAGE2:
             rollouts += self.offline_rollouts(step)
         if self.two_attempts:
-            ctx2 = [render(self.tokenizer, messages_for_turn(self.first_prompts[r.problem],
-                                                             [r.y1.text], self.instruction))
-                    for r in rollouts]
+            ctx2 = [
+                render(
+                    self.tokenizer,
+                    messages_for_turn(self.first_prompts[r.problem], [r.y1.text], self.instruction),
+                )
+                for r in rollouts
+            ]
             for r, g in zip(rollouts, self.backend.generate(ctx2, self.sampling(step, 2))):
                 r.y2, r.r2 = g, self.reward(r.problem, g)
         return rollouts
@@ -180,14 +221,16 @@ class ScoreRecipe:
         if offline is None:
             return {}
         ordered = offline.sort_values(["problem_id", "sample"], kind="stable")
-        return {pid: list(zip(rows["completion"], rows["reward"].astype(float)))
-                for pid, rows in ordered.groupby("problem_id", sort=True)}
+        return {
+            pid: list(zip(rows["completion"], rows["reward"].astype(float)))
+            for pid, rows in ordered.groupby("problem_id", sort=True)
+        }
 
     def offline_rollouts(self, step: int) -> list[Rollout]:
         """Stage II's extra starting states: base-model first attempts, up to K per problem
         (the base rollouts may hold fewer; `update` groups them by problem whatever their
         number)."""
-        n_off = int(round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"]))
+        n_off = round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"])
         if not self.offline or n_off == 0:
             return []
         rng = random.Random(self.cfg["seed"] * 7919 + step)
@@ -209,16 +252,20 @@ class ScoreRecipe:
             if turn == 1 and r.offline:
                 prompts[j], completions[j] = (self.tokenizer.bos_token_id or 0,), ()
         device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
-        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id,
-                                         device)
+        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id, device)
         start = core.first_completion(prompts)  # the losses read completion tokens only
         with autocast(device, self.cfg["bf16"]):
             logp = core.token_logprobs(self.policy, ids, attention, start)
             with torch.no_grad():
                 ref_logp = core.token_logprobs(self.reference, ids, attention, start)
         reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts], device=device)
-        return AttemptBatch(logp=logp, ref_logp=ref_logp, mask=mask.float(), reward=reward,
-                            group=torch.tensor(group_ids(rollouts), device=device))
+        return AttemptBatch(
+            logp=logp,
+            ref_logp=ref_logp,
+            mask=mask.float(),
+            reward=reward,
+            group=torch.tensor(group_ids(rollouts), device=device),
+        )
 
     def update(self, rollouts: list[Rollout], method: str) -> dict:
         """One optimizer step, accumulated over micro-batches of whole problems (so the
@@ -228,8 +275,10 @@ class ScoreRecipe:
         t = self.trainer
         groups = distributed.shard(problem_groups(rollouts), t.rank, t.world)
         per_micro = self.cfg["micro_batch_problems"]
-        micros = [[r for g in groups[s : s + per_micro] for r in g]
-                  for s in range(0, len(groups), per_micro)]
+        micros = [
+            [r for g in groups[s : s + per_micro] for r in g]
+            for s in range(0, len(groups), per_micro)
+        ]
         n_micro = int(t.all_max([len(micros)])[0])
         self.policy.train()
         totals: dict[str, float] = {}
@@ -239,8 +288,11 @@ class ScoreRecipe:
             a1 = self.attempt_batch(micro, 1)
             a2 = self.attempt_batch(micro, 2) if self.two_attempts else None
             loss, stats = get_loss(method)(a1, a2, self.loss_config)
-            scale = (distributed.global_weight(len(micro), len(rollouts), t.world)
-                     if j < len(micros) else 0.0)
+            scale = (
+                distributed.global_weight(len(micro), len(rollouts), t.world)
+                if j < len(micros)
+                else 0.0
+            )
             t.backward(loss * scale, last=j == n_micro - 1)
             for key, value in {"loss": loss.item(), **stats}.items():
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
@@ -252,8 +304,12 @@ class ScoreRecipe:
     def telemetry(self, step: int, rollouts: list[Rollout], stats: dict, seconds: float) -> dict:
         online = [r for r in rollouts if not r.offline]
         r1 = np.array([r.r1 for r in online])
-        row = {"step": step + 1, "method": self.method_at(step), "reward_t1": r1.mean(),
-               "truncation_t1": np.mean([r.y1.finish_reason == "length" for r in online])}
+        row = {
+            "step": step + 1,
+            "method": self.method_at(step),
+            "reward_t1": r1.mean(),
+            "truncation_t1": np.mean([r.y1.finish_reason == "length" for r in online]),
+        }
         tokens = sum(r.y1.completion_tokens for r in online)
         if self.two_attempts:
             r2 = np.array([r.r2 for r in online])
@@ -268,8 +324,10 @@ class ScoreRecipe:
         row.update({k: v for k, v in stats.items() if k not in row})
         row["tokens_per_s"] = tokens / max(seconds, 1e-9)
         row["seconds"] = seconds
-        return {k: float(v) if isinstance(v, (np.floating, float, int)) and k != "method" else v
-                for k, v in row.items()}
+        return {
+            k: float(v) if isinstance(v, (np.floating, float, int)) and k != "method" else v
+            for k, v in row.items()
+        }
 
     def train_reward(self, row: dict) -> float:
         """The reward the kept checkpoint is chosen by: what the method maximises (unshaped).
@@ -300,16 +358,24 @@ class ScoreRecipe:
     def train(self) -> pd.DataFrame:
         state = self.setup()
         steps = self.cfg["steps"]
-        bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=self.method,
-                   disable=not self.trainer.is_main)
+        bar = tqdm(
+            range(state.step, steps),
+            initial=state.step,
+            total=steps,
+            desc=self.method,
+            disable=not self.trainer.is_main,
+        )
         for step in bar:
             row = self.step(step)
             state.telemetry.append(row)
             state.step = step + 1
             tracking.log_step("train", row, state.step)
             self.keep_best(state, row)
-            bar.set_postfix(r1=f"{row['reward_t1']:.2f}", r2=f"{row.get('reward_t2', 0):.2f}",
-                            edit=f"{row.get('edit_rate', 0):.2f}")
+            bar.set_postfix(
+                r1=f"{row['reward_t1']:.2f}",
+                r2=f"{row.get('reward_t2', 0):.2f}",
+                edit=f"{row.get('edit_rate', 0):.2f}",
+            )
             if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
                 self.trainer.save_checkpoint(self.checkpoint_dir, state, self.fingerprint)
         self.restore_kept(state)
@@ -333,5 +399,8 @@ class ScoreRecipe:
         # every rank takes the same branch (the telemetry is the same on all of them)
         if self.cfg["keep"] == "best" and state.best_step >= 0:
             self.trainer.load_full_state_dict(self.best_state)
-            log.info("kept step %d (moving-average training reward %.3f)",
-                     state.best_step, state.best_reward)
+            log.info(
+                "kept step %d (moving-average training reward %.3f)",
+                state.best_step,
+                state.best_reward,
+            )
