@@ -190,6 +190,10 @@ def run_config(model):
         "stage2_steps",
         "stage2_lr",
     }
+    if not _S["sample_bf16"]:
+        # left out while off (its default): a run that does not sample under bf16 gets the
+        # settings it got before the key existed, and is not rerun
+        drop |= {"sample_bf16"}
     cfg = {k: v for k, v in _S.items() if k not in drop}
     if run["method"] in STAGE2 and _S["stage2_lr"] is not None:
         cfg["lr"] = _S["stage2_lr"]

@@ -97,6 +97,14 @@ def test_a_step_changes_the_parameters(base_dir, tmp_path, method, monkeypatch):
     assert {"reward_t1", "loss", "grad_norm", "tokens_per_s"} <= set(log.columns)
 
 
+def test_sampling_stays_in_the_models_dtype_unless_sample_bf16(base_dir, tmp_path, monkeypatch):
+    # bf16 forward passes (the default) leave sampling alone: the embedded default's evidence
+    # was sampled so; bf16 sampling is opt-in
+    assert validate_config({})["score"]["sample_bf16"] is False
+    assert not recipe(base_dir, tmp_path, "single_turn", monkeypatch, bf16=True).backend.bf16
+    assert recipe(base_dir, tmp_path, "single_turn", monkeypatch, sample_bf16=True).backend.bf16
+
+
 def test_reward_rises_under_training(base_dir, tmp_path, monkeypatch):
     r = recipe(base_dir, tmp_path, "score_stage2", monkeypatch, steps=25, problems_per_step=8)
     log = r.train()

@@ -132,6 +132,9 @@ def score_cfg(args, steps: int) -> dict:
         "lr": args.lr,
         "warmup_steps": 0,
         "bf16": not args.fp32,
+        # TRL samples under its bf16 autocast too (the pipeline's default does not:
+        # score.sample_bf16)
+        "sample_bf16": not args.fp32,
         "backend": "hf",
         "steps": steps,
         "checkpoint_every": 10**9,

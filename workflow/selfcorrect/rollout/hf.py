@@ -21,9 +21,9 @@ class HFBackend:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.progress = progress
-        # bf16 autocast on a CPU (selfcorrect/device.py `autocast`; on CUDA always): what the
-        # trainers' `bf16` gives their own forward passes, here for sampling too (1.5x faster
-        # on the tiny model on this CPU, measured)
+        # sampling under bf16 autocast (selfcorrect/device.py `autocast`), as the trainers'
+        # forward passes run: 1.5x faster on the tiny model on this CPU (measured), but other
+        # tokens than sampling in the model's dtype, so opt-in (score.sample_bf16)
         self.bf16 = bf16
 
     def update_weights(self, model) -> None:

@@ -141,7 +141,8 @@ class ScoreRecipe:
                     "batch_size": cfg["generation_batch_size"],
                     "progress": False,
                     "gpu_memory_utilization": 0.3,
-                    "bf16": cfg["bf16"],
+                    # opt-in (score.sample_bf16): it changes the sampled tokens
+                    "bf16": cfg.get("sample_bf16", False),
                 },
             )
             if self.trainer.is_main
