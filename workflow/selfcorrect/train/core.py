@@ -7,6 +7,7 @@ lives in train/losses.py.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import shutil
@@ -40,13 +41,23 @@ def token_logprobs(
     length = input_ids.shape[1]
     start = min(max(start, 1), length)
     # logits at positions start-1 … L-1; the last predicts past the input and is dropped
-    logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=length - start + 1
-    ).logits[:, :-1]
+    keep = length - start + 1
+    if takes_logits_to_keep(model):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep)
+    else:  # a model without the argument computes every position's; the same ones are kept
+        logits = model(input_ids=input_ids, attention_mask=attention_mask)
+    logits = logits.logits[:, -keep:-1]
     targets = input_ids[:, start:]
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
     logp = picked - torch.logsumexp(logits.float(), dim=-1)
     return torch.cat([logp.new_zeros((logp.shape[0], start)), logp], dim=1)
+
+
+def takes_logits_to_keep(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs do); a
+    DeepSpeed engine passes its keywords on to its module, whose forward is asked."""
+    module = getattr(model, "module", model)
+    return "logits_to_keep" in inspect.signature(module.forward).parameters
 
 
 def first_completion(prompts: list[tuple[int, ...]]) -> int:
