@@ -65,6 +65,10 @@ def test_zero_config_sizes_buckets_to_the_model_and_offloads_on_request():
     zero = zero_config(3, False, 64)
     assert zero["stage"] == 3 and zero["reduce_bucket_size"] == 64 * 64
     assert zero["stage3_max_live_parameters"] == 4 * 64 * 64
+    # the optimizer steps ZeRO-3's partition in sub-groups (AdamW's temporaries are one's size)
+    assert zero["sub_group_size"] == 4 * 64 * 64 and "sub_group_size" not in zero_config(
+        2, False, 64
+    )
     assert "offload_optimizer" not in zero and "offload_param" not in zero
     assert zero_config(3, True, None) == {
         "stage": 3,
@@ -86,3 +90,24 @@ def test_partitioned_changes_nothing_on_one_process(tiny_llama, monkeypatch):
     )
     ref = trainer.frozen(tiny_llama())
     assert not ref.training and not any(p.requires_grad for p in ref.parameters())
+
+
+def test_share_fp32_partitions_makes_each_master_the_parameters_partition():
+    from types import SimpleNamespace
+
+    from selfcorrect.train.distributed import share_fp32_partitions
+
+    low = [torch.arange(4.0), torch.arange(2, dtype=torch.bfloat16)]
+    master = [low[0].clone(), low[1].float()]
+    held = master[0]
+    optimizer = SimpleNamespace(
+        fp16_partitioned_groups_flat=low, fp32_partitioned_groups_flat=master
+    )
+    assert share_fp32_partitions(optimizer) == 1
+    # the same tensor object the optimizer holds, now on the parameters' storage
+    assert master[0] is held and held.data_ptr() == low[0].data_ptr()
+    held.add_(1)
+    assert torch.equal(low[0], torch.arange(4.0) + 1)
+    # bf16 parameters keep their fp32 master copy
+    assert master[1].dtype == torch.float32 and master[1].data_ptr() != low[1].data_ptr()
+    assert share_fp32_partitions(SimpleNamespace()) == 0  # stage 0-2: nothing to share
