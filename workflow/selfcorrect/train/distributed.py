@@ -289,7 +289,7 @@ class DeepSpeedTrainer(Plain):
             lr_scheduler=lambda opt: core.warmup_schedule(opt, cfg),
         )
         self.model, self.module = self.engine, self.engine.module
-        if self.stage == 3:
+        if self.stage == 3 and not self.offload:  # offload's CPU Adam keeps its own copies
             share_fp32_partitions(self.engine.optimizer)
         # the rank's device (cuda:LOCAL_RANK; the CPU with DS_ACCELERATOR=cpu), where the
         # engine puts the model: the stage loaded it (and the reference) there already
