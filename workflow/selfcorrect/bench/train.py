@@ -49,13 +49,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--prompts", type=int, default=32, help="problems per step (P)")
     p.add_argument("--samples", type=int, default=8, help="samples per problem (K)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--micro-batch-problems", type=int, default=8)
+    p.add_argument(
+        "--max-new-tokens", type=int, default=32, help="most tokens sampled per completion"
+    )
+    p.add_argument(
+        "--micro-batch-problems",
+        type=int,
+        default=8,
+        help="problems per micro-batch of the update (gradient accumulation unit)",
+    )
     p.add_argument("--beta", type=float, default=0.01, help="KL weight")
-    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast (in both trainers)")
     p.add_argument("--repeats", type=int, default=3, help="timed steps after one warm-up step")
-    p.add_argument("--peak-size", type=int, default=2048)
+    p.add_argument(
+        "--peak-size", type=int, default=2048, help="n of the n x n matmuls timed for the peak"
+    )
     p.add_argument("--no-trl", action="store_true", help="ours only (no TRL figures)")
 
 
