@@ -16,6 +16,7 @@ averaged gradient is the one-process gradient of the same global batch.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -301,6 +302,7 @@ class DeepSpeedTrainer(Plain):
             )
         log.info("rank %d of %d: training on %s", self.rank, self.world, self.device)
         self._generator = None
+        self._engines = [self.engine]  # and the frozen references' (`frozen`), for `close`
 
     # -- the step ---------------------------------------------------------------------------
     def backward(self, loss: torch.Tensor, last: bool) -> None:
@@ -348,6 +350,7 @@ class DeepSpeedTrainer(Plain):
         }
         engine, *_ = deepspeed.initialize(model=model, config=config)
         engine.eval()
+        self._engines.append(engine)
         return engine
 
     # -- full weights -----------------------------------------------------------------------
@@ -478,6 +481,11 @@ class DeepSpeedTrainer(Plain):
         self.dist.barrier()
 
     def close(self) -> None:
-        # without an orderly teardown a rank can crash on exit (measured here)
+        # without an orderly teardown a rank can crash on exit (measured here): the engines
+        # release their hooks and buffers, and what they held is freed, while the interpreter
+        # and the process group are still whole, not during the interpreter's finalization
+        for engine in self._engines:
+            engine.destroy()
+        gc.collect()
         self.dist.barrier()
         self.dist.destroy_process_group()
