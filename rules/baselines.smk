@@ -1,6 +1,14 @@
 # Baselines (docs/methods.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
-# source model's own training-split rollouts; Self-Refine is prompting only (rules/common.smk).
+# source model's own training-split rollouts; Self-Refine is prompting only (PROMPT_BASELINES in
+# rules/common.smk).
 # Inference-time scaling: per model, max(budgets) sampled two-attempt chains on test problems.
+
+
+wildcard_constraints:
+    baseline="|".join(SFT_BASELINES),
+
+
+include: "baselines_inputs.smk"
 
 
 rule baseline_data:

@@ -1,3 +1,6 @@
+include: "report_inputs.smk"
+
+
 rule build_report:
     """results/report/: summary.md, metrics.csv and the figures."""
     input:

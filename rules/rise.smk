@@ -7,6 +7,9 @@ wildcard_constraints:
     mode=r"sequential|parallel",
 
 
+include: "rise_inputs.smk"
+
+
 rule rise_collect:
     """RISE iteration k: multi-turn rollouts of M_{k-1} on training problems."""
     input:

@@ -1,6 +1,7 @@
 # SCoRe: Stage I from the base model, Stage II from Stage I; the reference is always the base.
 # Ablations (docs/methods.md) are their own models: single-turn RL, Stage II without Stage I,
 # Stage II without reward shaping (alpha = 0).
+include: "score_inputs.smk"
 
 
 rule score_stage1:
