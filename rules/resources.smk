@@ -44,14 +44,10 @@ if config["base_model"]["source"] != "tiny":
 FEEDS_TRAINING = 1000
 
 
-def score_priority(model):
-    run = SCORE_RUNS[model]
+def score_priority(wildcards):
+    run = SCORE_RUNS[wildcards.run]
     return run["steps"] * (1 if run["method"] == "single_turn" else 2)
 
 
 def split_priority(wildcards):
     return FEEDS_TRAINING if wildcards.split == "train" else 0
-
-
-def ablation_priority(wildcards):
-    return score_priority(f"score_{wildcards.ablation}")

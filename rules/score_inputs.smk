@@ -1,14 +1,7 @@
-# SCoRe's input and params functions (rules/score.smk): each run's inputs and settings.
+# SCoRe's input and params functions (rules/score.smk): a run's inputs and settings, by the
+# `run` wildcard, a model name of SCORE_RUNS (rules/common.smk).
 from selfcorrect.config import WORKFLOW_SCORE_KEYS
 from selfcorrect.methods import STAGE2, unused_settings
-
-ABLATIONS = [
-    m.removeprefix("score_") for m in SCORE_RUNS if m not in ("score", "score_stage1")
-]
-
-
-wildcard_constraints:
-    ablation="|".join(ABLATIONS),
 
 
 def run_config(model):
@@ -23,50 +16,41 @@ def run_config(model):
     return {**cfg, "steps": run["steps"], **overrides}
 
 
-def score_cfg(model):
-    return lambda wildcards: as_json(
+def score_cfg(wildcards):
+    return as_json(
         # the rollout engine samples the policy's attempts (weights synced every step)
         {
             "task_cfg": task_cfg(TRAIN_TASK),
-            "score": {**run_config(model), "backend": config["rollout"]["backend"]},
+            "score": {
+                **run_config(wildcards.run),
+                "backend": config["rollout"]["backend"],
+            },
         }
     )
 
 
-def score_inputs(model):
-    def inputs(wildcards):
-        files = {
-            "init": f"results/models/{SCORE_RUNS[model]['init']}",
-            "ref": "results/models/base",
-            "problems": f"results/data/{TRAIN_TASK}/train.parquet",
-        }
-        if SCORE_RUNS[model]["method"] in STAGE2:  # offline base attempts as starts too
-            files["offline_rollouts"] = (
-                f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
-            )
-            files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
-        return files
-
-    return inputs
+def score_method(wildcards):
+    return SCORE_RUNS[wildcards.run]["method"]
 
 
-def ablation_inputs(wildcards):
-    return score_inputs(f"score_{wildcards.ablation}")(wildcards)
+def score_inputs(wildcards):
+    run = SCORE_RUNS[wildcards.run]
+    files = {
+        "init": f"results/models/{run['init']}",
+        "ref": "results/models/base",
+        "problems": f"results/data/{TRAIN_TASK}/train.parquet",
+    }
+    if run["method"] in STAGE2:  # offline base attempts as starts too
+        files["offline_rollouts"] = f"results/rollouts/base/{TRAIN_TASK}-train.parquet"
+        files["offline_labels"] = f"results/labels/base/{TRAIN_TASK}-train.parquet"
+    return files
 
 
-def ablation_cfg(wildcards):
-    return score_cfg(f"score_{wildcards.ablation}")(wildcards)
-
-
-def ablation_method(wildcards):
-    return SCORE_RUNS[f"score_{wildcards.ablation}"]["method"]
-
-
-def ablation_offline_args(wildcards):
-    files = ablation_inputs(wildcards)
-    if "offline_rollouts" not in files:
+def offline_args(wildcards, input):
+    """Stage II's offline starts, as the job's input names them (none for Stage I's losses)."""
+    if "offline_rollouts" not in input.keys():
         return ""
     return (
-        f"--offline-rollouts {files['offline_rollouts']}"
-        f" --offline-labels {files['offline_labels']}"
+        f"--offline-rollouts {input.offline_rollouts}"
+        f" --offline-labels {input.offline_labels}"
     )

@@ -47,7 +47,7 @@ def test_slurm_options_exist_in_the_installed_plugin(root):
 def test_every_gpu_rule_has_a_partition_and_gpu_model(root):
     mapping = load(root, "slurm")["set-resources"]
     assert set(mapping) == gpu_rules(root)
-    assert {"rollout", "score_stage1", "rise_train"} <= set(mapping)
+    assert {"rollout", "score_run", "rise_train"} <= set(mapping)
     for rule, res in mapping.items():
         assert {"slurm_partition", "gpu_model", "cpus_per_gpu"} <= set(res), rule
 
