@@ -61,7 +61,9 @@ rule baselines:
         [f"results/models/{m}" for m in SFT_BASELINES],
 
 
-rule scaling_rollout:
+# `rollout` and `label` on the test split with the scaling study's sampling. Priority 0: theirs
+# reads the {split} wildcard, which these rules have not.
+use rule rollout as scaling_rollout with:
     """Inference-time scaling: max(budgets) two-attempt chains per test problem."""
     input:
         model=rollout_model,
@@ -72,21 +74,12 @@ rule scaling_rollout:
         "logs/scaling/{model}/{benchmark}.rollout.log",
     benchmark:
         "logs/benchmarks/scaling/{model}/{benchmark}.tsv"
-    conda:
-        "../envs/rollout.yaml"
-    threads: threads_of("generate")  # capped at --cores locally
-    resources:
-        **needs("generate"),
+    priority: 0
     params:
         cfg=scaling_rollout_cfg,
-        launch=one_process,
-    shell:
-        "selfcorrect keep-log {log}; "
-        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
-        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
-rule scaling_label:
+use rule label as scaling_label with:
     """Inference-time scaling: the verifier on those chains."""
     input:
         rollouts="results/scaling/{model}/{benchmark}.rollouts.parquet",
@@ -95,15 +88,7 @@ rule scaling_label:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     log:
         "logs/scaling/{model}/{benchmark}.label.log",
-    conda:
-        "../envs/selfcorrect.yaml"
-    threads: threads_of("label")  # capped at --cores locally
-    resources:
-        **needs("label"),
-    shell:
-        "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
-        " --problems {input.problems} --out {output} > {log} 2>&1"
+    priority: 0
 
 
 rule scaling_curve:
