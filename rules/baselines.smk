@@ -19,6 +19,7 @@ rule baseline_data:
         "results/baselines/{baseline}/data.parquet",
     log:
         "logs/baselines/{baseline}/data.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:
@@ -99,6 +100,7 @@ rule scaling_curve:
         "results/scaling/{model}/{benchmark}.json",
     log:
         "logs/scaling/{model}/{benchmark}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:

@@ -33,6 +33,7 @@ SPLITS = ["train", "test"]
 TRAIN_TASK = config["task"]
 BENCHMARKS = config["benchmarks"]
 MODELS = config["models"]
+TINY_BASE = config["base_model"]["source"] == "tiny"
 
 
 def as_json(obj):

@@ -66,6 +66,7 @@ rule build_report:
         ),
     log:
         "logs/report.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:

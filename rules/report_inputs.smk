@@ -18,7 +18,6 @@ def resolved_config(wildcards):
     return as_json(RESOLVED)
 
 
-TINY_BASE = config["base_model"]["source"] == "tiny"
 # a real base model has no pre-training curve: the figure then says so
 PRETRAIN_PLOT = "results/report/pretraining.png"
 RISE_PLOT = "results/report/rise_accuracy_per_turn.png"

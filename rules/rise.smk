@@ -152,6 +152,7 @@ rule rise_evaluate:
         "results/rise_eval/{model}/{benchmark}.json",
     log:
         "logs/rise_eval/{model}/{benchmark}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     shell:
