@@ -51,8 +51,3 @@ def scaling_files(wildcards=None):
     return expand(
         "results/scaling/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS
     )
-
-
-def scaling_arg():
-    files = scaling_files()
-    return ("--scaling " + " ".join(files)) if files else ""

@@ -74,6 +74,15 @@ def model_dir(model):
     )
 
 
+# Paths reach a rule's command only through input, output and log, which Snakemake moves under a
+# module's `prefix:`, or params derived from them: a params string would stay where it is.
+def model_sibling(model, folder):
+    """A model's directory under another folder of results/ (results/models/{m} ->
+    results/{folder}/{m}), from the job's own model directory."""
+    results = os.path.dirname(os.path.dirname(model))
+    return os.path.join(results, folder, os.path.basename(model))
+
+
 # The DAG's trunk, which every method's stage builds on: task data, the base model, rollouts
 # and their evaluation.
 def prepare_cfg(wildcards):
@@ -208,7 +217,7 @@ def launcher(wildcards, threads, resources, output):
     gpus = int(getattr(resources, "gpu", 0) or 0)
     track = ""
     if config["tracking"]["tensorboard"]:
-        track = f" --tensorboard results/tensorboard/{os.path.basename(output[0])}"
+        track = f" --tensorboard {model_sibling(output[0], 'tensorboard')}"
     if gpus <= 1:
         return f"{one_process(wildcards, threads)}{track}"
     settings = shlex.quote(as_json(config["distributed"]))

@@ -23,14 +23,38 @@ PRETRAIN_PLOT = "results/report/pretraining.png"
 RISE_PLOT = "results/report/rise_accuracy_per_turn.png"
 
 
-def train_log_args():
+# The report's paths come from its input and output (a module's prefix moves them).
+def listed(option, files):
+    """The option and its files, or nothing when there are none."""
+    return f"{option} {' '.join(files)}" if files else ""
+
+
+def rise_metrics_arg(wildcards, input):
+    return listed("--rise-metrics", input.rise)
+
+
+def scaling_arg(wildcards, input):
+    return listed("--scaling", input.scaling)
+
+
+def train_log_args(wildcards, input):
+    """The SCoRe models' training telemetry, in their directories (input.models holds one
+    directory per name in `models`, in order)."""
     logs = [
-        f"{m}=results/models/{m}/train_log.parquet" for m in MODELS if m in SCORE_RUNS
+        f"{m}={os.path.join(d, 'train_log.parquet')}"
+        for m, d in zip(MODELS, input.models)
+        if m in SCORE_RUNS
     ]
-    return ("--train-logs " + " ".join(logs)) if logs else ""
+    return listed("--train-logs", logs)
 
 
-def pretrain_log_arg():
-    return (
-        "--pretrain-log results/models/base/pretrain_log.parquet" if TINY_BASE else ""
-    )
+def pretrain_log_arg(wildcards, output):
+    """The tiny base model's pre-training curve, in results/models/base beside results/report."""
+    if not TINY_BASE:
+        return ""
+    results = os.path.dirname(report_dir(wildcards, output))
+    return f"--pretrain-log {os.path.join(results, 'models/base/pretrain_log.parquet')}"
+
+
+def report_dir(wildcards, output):
+    return os.path.dirname(output.summary)

@@ -63,8 +63,3 @@ def rise_metrics_files(wildcards=None):
         model=RISE_MODELS,
         benchmark=BENCHMARKS,
     )
-
-
-def rise_metrics_arg():
-    files = rise_metrics_files()
-    return ("--rise-metrics " + " ".join(files)) if files else ""

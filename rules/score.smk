@@ -32,7 +32,7 @@ rule score_run:
         method=score_method,
         offline=offline_args,
         launch=launcher,
-        checkpoints="results/checkpoints/{run}",
+        checkpoints=checkpoint_dir,
     shell:
         "selfcorrect keep-log {log}; "
         "{params.launch} score --method {params.method} --init {input.init}"

@@ -46,6 +46,12 @@ def score_inputs(wildcards):
     return files
 
 
+def checkpoint_dir(wildcards, output):
+    """results/checkpoints/{run}: outside the model directory, which Snakemake removes before
+    it reruns a job, so a killed run resumes."""
+    return model_sibling(output[0], "checkpoints")
+
+
 def offline_args(wildcards, input):
     """Stage II's offline starts, as the job's input names them (none for Stage I's losses)."""
     if "offline_rollouts" not in input.keys():
