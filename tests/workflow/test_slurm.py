@@ -40,7 +40,7 @@ COPY = [
 ]
 PROFILE = ["--profile", "profiles/slurm", "--workflow-profile", "profiles/slurm-local"]
 CONFIG = ["--configfile", "config/test.yaml", "tests/slurm/tiny.yaml"]
-GPU_RULES = {"rollout", "score_stage1"}
+GPU_RULES = {"rollout", "score_run"}
 LOCAL_RULES = {"prepare_task", "evaluate_model", "build_report"}
 
 
@@ -137,7 +137,7 @@ def run(slurm, root, tmp_path_factory):
 
 def test_tiny_dag_through_slurm(run):
     wf, log = run
-    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3, "score_stage1": 1}))
+    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3, "score_run": 1}))
     assert not LOCAL_RULES & {c["rule"] for c in submissions(log)[0]}
     # results/ complete: both models evaluated and in the report
     for model in ("base", "score_stage1"):
@@ -154,9 +154,16 @@ def test_rerun_one_stage_through_slurm(run):
     wf, _ = run
     before = (wf / "results/models/base/config.json").stat().st_mtime_ns
     log = snakemake(
-        wf, "--cores", "all", *PROFILE, *CONFIG, "--verbose", "--forcerun", "score_stage1"
+        wf,
+        "--cores",
+        "all",
+        *PROFILE,
+        *CONFIG,
+        "--verbose",
+        "--forcerun",
+        "results/models/score_stage1",
     )
-    check_submissions(log, Counter({"score_stage1": 1, "rollout": 1, "label": 1}))
+    check_submissions(log, Counter({"score_run": 1, "rollout": 1, "label": 1}))
     assert "rollout/score_stage1_arith_test/" in log
     assert (wf / "results/models/base/config.json").stat().st_mtime_ns == before
 

@@ -200,7 +200,7 @@ def check_models(models: list[str], known: list[str], source: str = "config") ->
             )
 
 
-# score keys the workflow resolves into each run's `steps` and `lr` (rules/common.smk:
+# score keys the workflow resolves into each run's `steps` and `lr` (rules/score.smk:
 # run_config); `selfcorrect score --cfg` takes neither.
 WORKFLOW_SCORE_KEYS = ("stage1_steps", "stage2_steps", "stage2_lr")
 

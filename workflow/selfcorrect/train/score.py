@@ -115,7 +115,7 @@ class ScoreRecipe:
         self.offline = self.group_offline(offline_starts)
         self.verify = get_verifier(task.reward)
         self.references = task.references(self.problems)  # answers; test specs for code
-        # a method's config holds only the settings it reads (rules/common.smk)
+        # a method's config holds only the settings it reads (rules/score.smk)
         self.loss_config = LossConfig(
             k=cfg["samples"],
             alpha=cfg.get("alpha", 0.0),
