@@ -1,5 +1,9 @@
+import atexit
 import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,10 +14,36 @@ sys.path.insert(0, str(ROOT / "workflow"))
 # Two cores: keep every test's torch to one thread so parallel work never oversubscribes.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# Snakemake imports its Slurm executor plugin at every start, and the plugin then runs `scontrol
+# show config`. Where a Slurm client is configured but no controller is up (a machine that ran
+# tests/slurm/local_slurm.sh, between Slurm tests), scontrol retries for MessageTimeout (10 s):
+# 9 s of every dry run. Every test but the Slurm ones gets the same configuration with a 1-s
+# MessageTimeout; tests/workflow/test_slurm.py talks to the system's (the `slurm_conf` fixture).
+SLURM_CONF = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+
+
+def _quick_failing_slurm_conf(conf: str) -> str:
+    text = re.sub(r"(?im)^\s*MessageTimeout\s*=.*$", "", Path(conf).read_text())
+    folder = tempfile.mkdtemp(prefix="selfcorrect-slurm-conf-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "slurm.conf"
+    path.write_text(f"{text}\nMessageTimeout=1\n")
+    return str(path)
+
+
+if os.path.isfile(SLURM_CONF):
+    os.environ["SLURM_CONF"] = _quick_failing_slurm_conf(SLURM_CONF)
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> str:
+    """The system's Slurm configuration (the other tests see a copy that gives up quickly)."""
+    return SLURM_CONF
 
 
 @pytest.fixture(scope="session")
