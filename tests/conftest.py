@@ -97,3 +97,27 @@ def pytest_report_header(config):
         return f"code sandbox isolation: {isolation_mode()}"
     except Exception as exc:  # noqa: BLE001 - a header never fails the run
         return f"code sandbox isolation: none ({exc})"
+
+
+# `make test` runs the files on two workers (pytest-xdist, --dist loadfile), each file whole on
+# one worker so its module fixtures (a DAG run, a trained model) are built once. The longest
+# files go first, longest first, so no worker is left alone with one at the end (their times
+# are in `make test`'s --durations table); the rest keep their order.
+LONGEST = (
+    "tests/workflow/test_workflow.py",
+    "tests/workflow/test_real_model.py",
+    "tests/stage/test_pretrain_learns.py",
+    "tests/workflow/test_slurm.py",
+    "tests/workflow/test_vllm_workflow.py",
+    "tests/workflow/test_deepspeed_rules.py",
+    "tests/workflow/test_code_preset.py",
+    "tests/stage/test_deepspeed.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST.index(path) if path in LONGEST else len(LONGEST)
+
+    items.sort(key=rank)
