@@ -49,6 +49,7 @@ def slurm_is_up() -> bool:
         proc = subprocess.run(
             ["sinfo", "-h", "-p", "gpu", "-o", "%G"],
             capture_output=True,
+            env=ENV,
             text=True,
             timeout=20,
             check=False,
@@ -59,8 +60,9 @@ def slurm_is_up() -> bool:
 
 
 @pytest.fixture(scope="module")
-def slurm(root):
+def slurm(root, slurm_conf):
     """A running local Slurm: reuse one that is up, else start it (root) and stop it after."""
+    ENV["SLURM_CONF"] = slurm_conf
     if slurm_is_up():
         yield
         return
@@ -68,13 +70,13 @@ def slurm(root):
         pytest.skip("no local Slurm running and not root: `sudo tests/slurm/local_slurm.sh up`")
     script = str(root / "tests/slurm/local_slurm.sh")
     up = subprocess.run(
-        ["bash", script, "up"], capture_output=True, text=True, timeout=900, check=False
+        ["bash", script, "up"], capture_output=True, text=True, env=ENV, timeout=900, check=False
     )
     assert up.returncode == 0, f"local_slurm.sh up failed:\n{up.stdout}\n{up.stderr}"
     assert slurm_is_up(), f"Slurm did not come up:\n{up.stdout}"
     yield
     subprocess.run(
-        ["bash", script, "down"], capture_output=True, text=True, timeout=120, check=False
+        ["bash", script, "down"], capture_output=True, text=True, env=ENV, timeout=120, check=False
     )
 
 
@@ -103,7 +105,11 @@ def submissions(log: str) -> list[dict]:
 
 def slurm_record(job_id: int) -> str:
     return subprocess.run(
-        ["scontrol", "-o", "show", "job", str(job_id)], capture_output=True, text=True, check=True
+        ["scontrol", "-o", "show", "job", str(job_id)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
     ).stdout
 
 
