@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
+from selfcorrect.settings import OptimConfig
 from selfcorrect.train.fingerprint import differences
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,20 @@ def pack(
     return input_ids.to(device), attention.to(device), completion.to(device)
 
 
-def build_optimizer(model, cfg: dict):
+def build_optimizer(model, cfg: OptimConfig):
     """AdamW with linear warm-up to a constant rate (the paper: Adam, constant lr)."""
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
-        lr=cfg["lr"],
+        lr=cfg.lr,
         betas=(0.9, 0.99),
-        weight_decay=cfg["weight_decay"],
+        weight_decay=cfg.weight_decay,
     )
     return opt, warmup_schedule(opt, cfg)
 
 
-def warmup_schedule(optimizer, cfg: dict):
+def warmup_schedule(optimizer, cfg: OptimConfig):
     """Linear warm-up over `warmup_steps`, then constant (also bound to DeepSpeed's optimizer)."""
-    warmup = max(1, cfg["warmup_steps"])
+    warmup = max(1, cfg.warmup_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
 
 

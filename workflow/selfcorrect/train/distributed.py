@@ -33,12 +33,12 @@ from selfcorrect.artifacts import atomic_path
 from selfcorrect.device import model_device
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.trainable import limit_trainable
+from selfcorrect.settings import DistributedConfig, OptimConfig, parse
 from selfcorrect.train import core
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULTS = {"zero_stage": 2, "offload": False}
 META = "deepspeed.json"  # which DeepSpeed checkpoint tag is complete, and of what run
 
 
@@ -60,10 +60,11 @@ def global_weight(local: float, total: float, world: int) -> float:
     return world * local / total
 
 
-def setup(model, cfg: dict, distributed: dict | None = None):
-    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several.
-    `cfg["trainable_layers"]` > 0 freezes all but the top layers first (models/trainable.py)."""
-    trained = limit_trainable(model, cfg.get("trainable_layers", 0))
+def setup(model, cfg: OptimConfig, distributed: DistributedConfig | None = None):
+    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several
+    (under `distributed`, the schema's defaults when not given). `cfg.trainable_layers` > 0
+    freezes all but the top layers first (models/trainable.py)."""
+    trained = limit_trainable(model, cfg.trainable_layers)
     log.info(
         "training %s of %s parameters",
         f"{trained:,}",
@@ -71,7 +72,7 @@ def setup(model, cfg: dict, distributed: dict | None = None):
     )
     if world_size() <= 1:
         return Plain(model, cfg)
-    return DeepSpeedTrainer(model, cfg, {**DEFAULTS, **(distributed or {})})
+    return DeepSpeedTrainer(model, cfg, distributed or parse("distributed", {}, "distributed"))
 
 
 class Plain:
@@ -79,11 +80,11 @@ class Plain:
 
     rank, world, is_main = 0, 1, True
 
-    def __init__(self, model, cfg: dict):
+    def __init__(self, model, cfg: OptimConfig):
         self.module = self.model = model
         self.device = model_device(model)  # where the recipes build their batches
         log.info("training on %s", self.device)
-        self.max_grad_norm = cfg["max_grad_norm"]
+        self.max_grad_norm = cfg.max_grad_norm
         self.optimizer, self.scheduler = core.build_optimizer(model, cfg)
 
     def backward(self, loss: torch.Tensor, last: bool) -> None:
@@ -146,7 +147,7 @@ class DeepSpeedTrainer(Plain):
     stage 3: parameters too). Weights and optimizer stay fp32 and the recipes' forward passes
     keep their autocast, as on one process, so the two paths compute the same step."""
 
-    def __init__(self, model, cfg: dict, distributed: dict):
+    def __init__(self, model, cfg: OptimConfig, distributed: DistributedConfig):
         import deepspeed  # heavy, and only ever needed on several processes
         import torch.distributed as dist
 
@@ -157,7 +158,7 @@ class DeepSpeedTrainer(Plain):
         logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        self.stage, self.offload = int(distributed["zero_stage"]), bool(distributed["offload"])
+        self.stage, self.offload = distributed.zero_stage, distributed.offload
         if self.stage not in (0, 1, 2, 3):
             raise SelfCorrectError(f"distributed.zero_stage: {self.stage} (known: 0, 1, 2, 3)")
         zero: dict = {"stage": self.stage}
@@ -178,7 +179,7 @@ class DeepSpeedTrainer(Plain):
             )
         params = [p for p in model.parameters() if p.requires_grad]
         loaded = model_device(model)
-        betas, lr, wd = (0.9, 0.99), cfg["lr"], cfg["weight_decay"]
+        betas, lr, wd = (0.9, 0.99), cfg.lr, cfg.weight_decay
         if self.offload:
             # DeepSpeed's vectorised CPU Adam (compiled on first use, ~140 s on this machine)
             from deepspeed.ops.adam import DeepSpeedCPUAdam
@@ -195,7 +196,7 @@ class DeepSpeedTrainer(Plain):
             # the recipes own batching: one backward per micro-batch of whole problems
             "train_micro_batch_size_per_gpu": 1,
             "gradient_accumulation_steps": 1,
-            "gradient_clipping": cfg["max_grad_norm"],
+            "gradient_clipping": cfg.max_grad_norm,
             "zero_optimization": zero,
             "zero_allow_untested_optimizer": True,
             "steps_per_print": 2**31 - 1,
