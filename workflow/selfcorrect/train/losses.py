@@ -362,7 +362,7 @@ def single_turn(
     stats = _rl_stats(pg, kl_loss, reward_t1=attempt1.reward, kl_t1=kl1, adv_abs_t1=adv1.abs())
     if attempt2 is not None:
         with torch.no_grad():
-            kl2 = attempt_kl(attempt2.logp, attempt2.ref_logp, attempt2.mask, config.kl_estimator)
+            _, kl2 = _attempt_terms(attempt2, None, config)
         stats.update(reward_t2=_mean(attempt2.reward), kl_t2=_mean(kl2))
     return pg + kl_loss, stats
 
