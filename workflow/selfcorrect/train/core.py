@@ -109,14 +109,26 @@ def save_checkpoint(
                 "scheduler": scheduler.state_dict(),
                 "state": asdict(state),
                 "fingerprint": fingerprint,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "python": random.getstate(),
-                    "numpy": np.random.get_state(),
-                },
+                "rng": rng_state(),
             },
             tmp,
         )
+
+
+def rng_state() -> dict:
+    """This process's random states (torch, Python, numpy), as a checkpoint keeps them."""
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+
+
+def restore_rng(state: dict) -> None:
+    """Put back what `rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
 
 
 def load_checkpoint(
@@ -135,9 +147,7 @@ def load_checkpoint(
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
+    restore_rng(ckpt["rng"])
     state = TrainState(**ckpt["state"])
     log.info("resumed from %s at step %d", file, state.step)
     return state
