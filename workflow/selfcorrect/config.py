@@ -1,5 +1,8 @@
 """Config validation against workflow/schemas/config.schema.yaml, with defaults filled in.
 
+One module of over 300 lines on purpose: one validator (the schema, command-line strings,
+defaults, the checks across keys) that the rules and every stage's --cfg share.
+
 Used by rules/common.smk (so `snakemake` fails at parse time on a bad config), by the stage
 commands (`selfcorrect <stage> --cfg`, see `validate_stage_cfg`) and by tests. Errors are one
 line naming the key, e.g. `config: rollout.turns: 0 is less than the minimum of 1`.

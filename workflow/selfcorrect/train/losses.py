@@ -1,6 +1,10 @@
 """SCoRe and RISE losses as pure functions over tensors (docs/methods.md, which states every
 equation as implemented).
 
+One module of over 300 lines on purpose: docs/methods.md cites each equation's function here by
+name, and the losses are built from the same pieces (KL estimators, advantages, the NLL
+variants, the registry), so every equation reads beside the pieces it uses.
+
 Conventions shared by every function here:
 
 - token tensors are ``[N, L]``: N attempts (sequences), L token positions;

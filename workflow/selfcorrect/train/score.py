@@ -1,5 +1,8 @@
 """SCoRe recipe: on-policy two-attempt REINFORCE, Stage I or Stage II (Kumar et al., 2024).
 
+One module of over 300 lines on purpose: a recipe is read top to bottom as one flat loop (as
+torchtune's are), and its steps share the recipe's state (settings, trainer, backend, data).
+
 One flat loop, top to bottom. Each step:
   1. take the next P training problems (the step fixes the data position and every seed);
   2. sample K first attempts from the current policy, then K second attempts that read them
