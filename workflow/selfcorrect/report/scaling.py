@@ -13,6 +13,12 @@ from selfcorrect.report import style
 from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
+# each curve's line: parallel sampling dashed with hollow markers, sequential correction solid
+LINES = {
+    "parallel": {"linestyle": "--", "mfc": "white", "alpha": 0.8},
+    "sequential": {"linestyle": "-"},
+}
+
 
 def load_curves(files: list[str | Path]) -> dict[str, dict[str, list[dict]]]:
     """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling`
@@ -78,24 +84,9 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
     for ax, (bench, m) in zip(axes, pairs):
         points = by_benchmark[bench][m]
         b = [p["budget"] for p in points]
-        ax.plot(
-            b,
-            [100 * p["parallel"] for p in points],
-            "--",
-            marker=markers[m],
-            ms=4,
-            color=colors[m],
-            mfc="white",
-            alpha=0.8,
-        )
-        ax.plot(
-            b,
-            [100 * p["sequential"] for p in points],
-            "-",
-            marker=markers[m],
-            ms=4,
-            color=colors[m],
-        )
+        for key, line in LINES.items():
+            y = [100 * p[key] for p in points]
+            ax.plot(b, y, marker=markers[m], ms=4, color=colors[m], **line)
         ax.set_title(
             m if len(by_benchmark) == 1 else f"{m} ({bench})",
             fontsize=9,
