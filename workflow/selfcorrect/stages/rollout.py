@@ -62,7 +62,7 @@ def run(args) -> None:
         sampling=sampling,
         model_name=args.name,
         window=engine.window,
-        critique=task_cfg.get("critique_instruction", ""),
+        critique=task.critique(task_cfg),
     )
     write_parquet(rollouts, args.out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()

@@ -80,6 +80,11 @@ class Task:
         """The self-correction instruction appended after each attempt."""
         return (cfg or {}).get("correction_instruction") or self.correction_instruction
 
+    def critique(self, cfg: dict | None = None) -> str:
+        """The prompt for the model's feedback before each later attempt (the
+        `self_refine_critique` baseline sets it), or "" for none."""
+        return (cfg or {}).get("critique_instruction") or ""
+
 
 _REGISTRY: dict[str, type[Task]] = {}
 
