@@ -8,6 +8,8 @@ import pytest
 from selfcorrect.config import load_schema, validate_stage_cfg
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.settings import STAGES, ScoreConfig, TinyConfig, build, parse
+from selfcorrect.train.losses import LossConfig
+from selfcorrect.train.score import loss_config
 
 # the smallest valid --cfg of each stage (rollout's optional `limit` given: absent it is None)
 MINIMAL = {
@@ -71,3 +73,10 @@ def test_settings_and_schema_must_agree():
         build(TinyConfig, shape)
     with pytest.raises(SelfCorrectError, match=r"keys without a field: \['width'\]"):
         build(TinyConfig, {**shape, "max_positions": 16, "width": 3})
+
+
+def test_the_losses_own_defaults_are_the_schemas():
+    """LossConfig keeps defaults for calling a loss directly; they may not disagree."""
+    score = parse("score", {"score": {"steps": 1}}).score
+    assert loss_config(score) == LossConfig(k=score.samples)
+    assert LossConfig(k=1).tau == parse("rise-train", {}).tau

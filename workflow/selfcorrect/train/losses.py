@@ -197,7 +197,9 @@ class AttemptBatch:
 
 @dataclass
 class LossConfig:
-    """Hyperparameters of the SCoRe losses (defaults: the paper's MATH run)."""
+    """Hyperparameters of the SCoRe and RISE losses. The defaults are the paper's MATH run for
+    calling a loss directly and equal the config schema's (tests/unit/test_settings.py); the
+    trainers pass every value from their typed settings (train/score.py: `loss_config`)."""
 
     k: int  # samples per problem (K); attempts are problem-major, N = P*K
     alpha: float = 10.0  # Stage II shaping bonus α on r2 − r1 (paper: 10; α = 0 is the ablation)
