@@ -78,11 +78,12 @@ def save_tiny():
     """Saves a tiny model (TINY, with `shape` overriding it) and its tokenizer to `path`, built
     from torch seed `seed`, as the stage tests' base model."""
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig
 
     def save(path: Path, seed: int = 0, **shape) -> Path:
         tok = build_tokenizer()
         torch.manual_seed(seed)
-        build_model(tok, {**TINY, **shape}).save_pretrained(path)
+        build_model(tok, TinyConfig(**{**TINY, **shape})).save_pretrained(path)
         tok.save_pretrained(path)
         return path
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ import pytest
 import torch
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
+from selfcorrect.settings import parse
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
@@ -32,26 +33,23 @@ def digit_share(self, problem, gen):
 
 
 def score_cfg(**overrides):
-    cfg = validate_config({})["score"]
-    for key in WORKFLOW_SCORE_KEYS:
-        cfg.pop(key)
-    cfg.update(
-        steps=6,
-        problems_per_step=4,
-        samples=4,
-        max_new_tokens=8,
-        lr=3e-3,
-        warmup_steps=0,
-        checkpoint_every=2,
-        micro_batch_problems=2,
-        bf16=False,
-        offline_starts=0.0,
-        keep="last",
-        beta1=0.0,
-        beta2=0.0,
-    )
+    cfg = {
+        "steps": 6,
+        "problems_per_step": 4,
+        "samples": 4,
+        "max_new_tokens": 8,
+        "lr": 3e-3,
+        "warmup_steps": 0,
+        "checkpoint_every": 2,
+        "micro_batch_problems": 2,
+        "bf16": False,
+        "offline_starts": 0.0,
+        "keep": "last",
+        "beta1": 0.0,
+        "beta2": 0.0,
+    }
     cfg.update(overrides)
-    return cfg
+    return parse("score", {"score": cfg}).score
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +165,7 @@ def test_interleaving_runs_stage1_steps_inside_stage2(base_dir, tmp_path, monkey
 
 
 def run_cli(base_dir, out, checkpoints, steps):
-    cfg = {"task_cfg": {}, "score": score_cfg(steps=steps)}
+    cfg = {"task_cfg": {}, "score": asdict(score_cfg(steps=steps))}
     code = (
         "import sys, selfcorrect.train.score as s\n"
         f"s.ScoreRecipe.reward = {SYNTHETIC}\n"

@@ -48,8 +48,9 @@ def test_one_process_stays_plain_pytorch(root):
     code = (
         "import sys, torch\n"
         "from selfcorrect.train.distributed import setup, Plain\n"
-        "cfg = {'lr': 1e-3, 'weight_decay': 0.0, 'warmup_steps': 1, 'max_grad_norm': 1.0}\n"
-        "t = setup(torch.nn.Linear(2, 2), cfg, {'zero_stage': 3})\n"
+        "from selfcorrect.settings import parse\n"
+        "cfg = parse('sft', {'lr': 1e-3, 'warmup_steps': 1})\n"
+        "t = setup(torch.nn.Linear(2, 2), cfg, parse('distributed', {'zero_stage': 3}))\n"
         "assert type(t) is Plain and t.world == 1 and t.is_main\n"
         "assert 'deepspeed' not in sys.modules\n"
     )

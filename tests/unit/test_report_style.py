@@ -12,7 +12,8 @@ import yaml
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
-from selfcorrect.report.build import Result, accuracy_figure, transitions_figure
+from selfcorrect.report.build import Result
+from selfcorrect.report.figures import accuracy_figure, transitions_figure
 from selfcorrect.report.provenance import append_provenance, config_hash
 from selfcorrect.report.rise import rise_figure
 from selfcorrect.report.training import PANELS, training_figure

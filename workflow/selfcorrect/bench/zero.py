@@ -65,6 +65,7 @@ def worker(args) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from selfcorrect.settings import DistributedConfig, parse
     from selfcorrect.train import distributed
 
     start = _status("VmRSS")
@@ -82,8 +83,9 @@ def worker(args) -> None:
     # built whole on every rank and then wrapped, as the trainers load a model
     model = LlamaForCausalLM(config)
     params = sum(p.numel() for p in model.parameters())
-    cfg = {"lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
-    trainer = distributed.setup(model, cfg, {"zero_stage": args.worker_stage, "offload": False})
+    cfg = parse("sft", {"lr": 1e-4, "warmup_steps": 1}, "bench")
+    stage = DistributedConfig(zero_stage=args.worker_stage, offload=False)
+    trainer = distributed.setup(model, cfg, stage)
     gc.collect()
     wrapped = _status("VmRSS")
     reset = _reset_peak()

@@ -13,6 +13,12 @@ from selfcorrect.report import style
 from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
+# each curve's line: parallel sampling dashed with hollow markers, sequential correction solid
+LINES = {
+    "parallel": {"linestyle": "--", "mfc": "white", "alpha": 0.8},
+    "sequential": {"linestyle": "-"},
+}
+
 
 def load_curves(files: list[str | Path]) -> dict[str, dict[str, list[dict]]]:
     """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling`
@@ -85,19 +91,17 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
     for ax, (bench, m) in zip(axes, pairs):
         points = by_benchmark[bench][m]
         b = [p["budget"] for p in points]
-        for key, line, fill in (("parallel", "--", "white"), ("sequential", "-", colors[m])):
+        for key, line in LINES.items():
             ax.errorbar(
                 b,
                 [100 * p[key] for p in points],
                 yerr=[100 * _se(p, key) for p in points],
-                fmt=line,
                 marker=markers[m],
                 ms=4,
                 color=colors[m],
-                mfc=fill,
                 capsize=2,
                 elinewidth=0.8,
-                alpha=0.8 if key == "parallel" else 1.0,
+                **line,
             )
         ax.set_title(
             m if len(by_benchmark) == 1 else f"{m} ({bench})",

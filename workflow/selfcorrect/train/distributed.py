@@ -2,7 +2,8 @@
 
 A trainer launched by `torchrun --nproc-per-node N` or `deepspeed --num_gpus N` (WORLD_SIZE > 1)
 wraps its model in a DeepSpeed engine (ZeRO stage 2 or 3, optional optimizer offload to CPU);
-one process stays plain PyTorch and never imports deepspeed. Recipes see one interface,
+one process stays plain PyTorch (`Plain`, here) and never imports deepspeed (the
+`DeepSpeedTrainer` of train/deepspeed_trainer.py). Recipes see one interface,
 `setup(model, cfg, distributed_cfg)`, that owns what differs between the two: the optimizer and
 its step, backward over micro-batches, all-reduce of telemetry, the full weights for generation
 and saving, checkpoints, and teardown.
@@ -15,31 +16,22 @@ averaged gradient is the one-process gradient of the same global batch.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import random
-import shutil
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
 from selfcorrect.device import model_device
-from selfcorrect.errors import SelfCorrectError
 from selfcorrect.models.trainable import limit_trainable
+from selfcorrect.settings import DistributedConfig, OptimConfig, parse
 from selfcorrect.train import core
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DEFAULTS = {"zero_stage": 2, "offload": False}
-META = "deepspeed.json"  # which DeepSpeed checkpoint tag is complete, and of what run
 
 
 def world_size() -> int:
@@ -60,10 +52,11 @@ def global_weight(local: float, total: float, world: int) -> float:
     return world * local / total
 
 
-def setup(model, cfg: dict, distributed: dict | None = None):
-    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several.
-    `cfg["trainable_layers"]` > 0 freezes all but the top layers first (models/trainable.py)."""
-    trained = limit_trainable(model, cfg.get("trainable_layers", 0))
+def setup(model, cfg: OptimConfig, distributed: DistributedConfig | None = None):
+    """The trainer for this process: `Plain` on one process, `DeepSpeedTrainer` on several
+    (under `distributed`, the schema's defaults when not given). `cfg.trainable_layers` > 0
+    freezes all but the top layers first (models/trainable.py)."""
+    trained = limit_trainable(model, cfg.trainable_layers)
     log.info(
         "training %s of %s parameters",
         f"{trained:,}",
@@ -71,7 +64,9 @@ def setup(model, cfg: dict, distributed: dict | None = None):
     )
     if world_size() <= 1:
         return Plain(model, cfg)
-    return DeepSpeedTrainer(model, cfg, {**DEFAULTS, **(distributed or {})})
+    from selfcorrect.train.deepspeed_trainer import DeepSpeedTrainer  # imports deepspeed
+
+    return DeepSpeedTrainer(model, cfg, distributed or parse("distributed", {}, "distributed"))
 
 
 class Plain:
@@ -79,11 +74,11 @@ class Plain:
 
     rank, world, is_main = 0, 1, True
 
-    def __init__(self, model, cfg: dict):
+    def __init__(self, model, cfg: OptimConfig):
         self.module = self.model = model
         self.device = model_device(model)  # where the recipes build their batches
         log.info("training on %s", self.device)
-        self.max_grad_norm = cfg["max_grad_norm"]
+        self.max_grad_norm = cfg.max_grad_norm
         self.optimizer, self.scheduler = core.build_optimizer(model, cfg)
 
     def backward(self, loss: torch.Tensor, last: bool) -> None:
@@ -139,236 +134,3 @@ class Plain:
 
     def close(self) -> None:
         pass
-
-
-class DeepSpeedTrainer(Plain):
-    """N processes under DeepSpeed ZeRO (stage 2: optimizer states and gradients partitioned;
-    stage 3: parameters too). Weights and optimizer stay fp32 and the recipes' forward passes
-    keep their autocast, as on one process, so the two paths compute the same step."""
-
-    def __init__(self, model, cfg: dict, distributed: dict):
-        import deepspeed  # heavy, and only ever needed on several processes
-        import torch.distributed as dist
-
-        self.dist = dist
-        if not dist.is_initialized():
-            # backend from the accelerator: nccl on GPUs, gloo with DS_ACCELERATOR=cpu
-            deepspeed.init_distributed()
-        logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
-        self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.is_main = self.rank == 0
-        self.stage, self.offload = int(distributed["zero_stage"]), bool(distributed["offload"])
-        if self.stage not in (0, 1, 2, 3):
-            raise SelfCorrectError(f"distributed.zero_stage: {self.stage} (known: 0, 1, 2, 3)")
-        zero: dict = {"stage": self.stage}
-        hidden = getattr(getattr(model, "config", None), "hidden_size", None)
-        if hidden:
-            # buckets sized to the model as the HF integration's "auto" does: DeepSpeed's
-            # defaults (5e8 elements) are for large GPU models, and under ZeRO-3 a bucket that
-            # large keeps more memory per rank than the partitioning saves on a small model
-            zero.update(
-                reduce_bucket_size=hidden * hidden,
-                allgather_bucket_size=hidden * hidden,
-                stage3_prefetch_bucket_size=int(0.9 * hidden * hidden),
-                stage3_param_persistence_threshold=10 * hidden,
-                # keep only a few layers' parameters gathered at a time (the defaults,
-                # 1e9, keep a model under a billion parameters whole on every rank)
-                stage3_max_live_parameters=4 * hidden * hidden,
-                stage3_max_reuse_distance=4 * hidden * hidden,
-            )
-        params = [p for p in model.parameters() if p.requires_grad]
-        loaded = model_device(model)
-        betas, lr, wd = (0.9, 0.99), cfg["lr"], cfg["weight_decay"]
-        if self.offload:
-            # DeepSpeed's vectorised CPU Adam (compiled on first use, ~140 s on this machine)
-            from deepspeed.ops.adam import DeepSpeedCPUAdam
-
-            zero["offload_optimizer"] = {"device": "cpu"}
-            if self.stage == 3:
-                zero["offload_param"] = {"device": "cpu"}
-            optimizer = DeepSpeedCPUAdam(
-                params, lr=lr, betas=betas, weight_decay=wd, adamw_mode=True
-            )
-        else:
-            optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
-        config = {
-            # the recipes own batching: one backward per micro-batch of whole problems
-            "train_micro_batch_size_per_gpu": 1,
-            "gradient_accumulation_steps": 1,
-            "gradient_clipping": cfg["max_grad_norm"],
-            "zero_optimization": zero,
-            "zero_allow_untested_optimizer": True,
-            "steps_per_print": 2**31 - 1,
-        }
-        self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
-            model=model,
-            optimizer=optimizer,
-            config=config,
-            lr_scheduler=lambda opt: core.warmup_schedule(opt, cfg),
-        )
-        self.model, self.module = self.engine, self.engine.module
-        # the rank's device (cuda:LOCAL_RANK; the CPU with DS_ACCELERATOR=cpu), where the
-        # engine puts the model: the stage loaded it (and the reference) there already
-        self.device = torch.device(self.engine.device)
-        if self.device != loaded:
-            raise SelfCorrectError(
-                f"device: the model was loaded on {loaded} but DeepSpeed runs "
-                f"rank {self.rank} on {self.device} (use device: auto)"
-            )
-        log.info("rank %d of %d: training on %s", self.rank, self.world, self.device)
-        self._generator = None
-
-    # -- the step ---------------------------------------------------------------------------
-    def backward(self, loss: torch.Tensor, last: bool) -> None:
-        # The recipes weight each micro-batch themselves; DeepSpeed only needs to know which
-        # backward closes the step (its own accumulation would rescale the loss).
-        self.engine.set_gradient_accumulation_boundary(last)
-        self.engine.backward(loss, scale_wrt_gas=False)
-
-    def step(self) -> float:
-        self.engine.step()
-        norm = self.engine.get_global_grad_norm()
-        return float(norm) if norm is not None else float("nan")
-
-    # -- collectives ------------------------------------------------------------------------
-    def all_sum(self, values: list[float]) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)  # nccl: on the GPU
-        self.dist.all_reduce(t, op=self.dist.ReduceOp.SUM)
-        return t.tolist()
-
-    def all_max(self, values: list[float]) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
-        return t.tolist()
-
-    def broadcast(self, obj):
-        box = [obj]
-        self.dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    # -- full weights -----------------------------------------------------------------------
-    def _gathered(self, modifier_rank=None):
-        """All parameters whole on every rank (ZeRO-3); a no-op for stages 0-2."""
-        if self.stage < 3:
-            return contextlib.nullcontext()
-        import deepspeed
-
-        return deepspeed.zero.GatheredParameters(
-            list(self.module.parameters()), modifier_rank=modifier_rank
-        )
-
-    def full_state_dict(self) -> dict | None:
-        """The whole model's weights on rank 0 (None elsewhere). A collective: every rank calls."""
-        with self._gathered():
-            if not self.is_main:
-                return None
-            return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-
-    def load_full_state_dict(self, state: dict | None) -> None:
-        """Rank 0's `state` into every rank's (partition of the) model. A collective."""
-        with self._gathered(modifier_rank=0):
-            if self.is_main:
-                self.module.load_state_dict(state)
-        if self.stage < 3:  # replicated parameters: rank 0's copy goes to the others
-            for p in self.module.parameters():
-                self.dist.broadcast(p.data, src=0)
-
-    def generation_model(self):
-        """The model rank 0 generates with (None on other ranks). A collective under ZeRO-3.
-
-        Rollouts are generated on rank 0 for the whole global batch and sent to every rank, so
-        they are exactly the samples a single process would draw (same seeds, same batches)
-        and every rank computes the same telemetry. ZeRO-2 keeps a full replica of the
-        parameters on each rank, used as is; under ZeRO-3 the parameters are gathered once per
-        step into a plain copy on rank 0 (ZeRO-3's forward hooks are collectives, so one rank
-        cannot run them alone)."""
-        if self.stage < 3:
-            return self.module if self.is_main else None
-        state = self.full_state_dict()
-        if not self.is_main:
-            return None
-        if self._generator is None:
-            from transformers import AutoModelForCausalLM
-
-            self._generator = AutoModelForCausalLM.from_config(self.module.config).to(self.device)
-        self._generator.load_state_dict(state)
-        return self._generator
-
-    # -- checkpoints ------------------------------------------------------------------------
-    def save_checkpoint(self, path: Path, state: core.TrainState, fingerprint: dict) -> None:
-        """DeepSpeed's sharded checkpoint (every rank writes its partitions), then, once all
-        are written, rank 0 records the tag as complete and removes older tags."""
-        tag = f"step{state.step}"
-        client = {
-            "state": asdict(state),
-            "fingerprint": fingerprint,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-            },
-        }
-        self.engine.save_checkpoint(str(path / "deepspeed"), tag=tag, client_state=client)
-        self.dist.barrier()
-        if self.is_main:
-            meta = {
-                "tag": tag,
-                "fingerprint": fingerprint,
-                "world_size": self.world,
-                "zero_stage": self.stage,
-            }
-            with atomic_path(path / META) as tmp:
-                Path(tmp).write_text(json.dumps(meta) + "\n")
-            for old in (path / "deepspeed").glob("step*"):
-                if old.name != tag:
-                    shutil.rmtree(old, ignore_errors=True)
-        self.dist.barrier()
-
-    def load_checkpoint(self, path: Path, fingerprint: dict) -> core.TrainState | None:
-        file = path / META
-        meta = json.loads(file.read_text()) if file.exists() else None
-        self.dist.barrier()  # every rank has read the record before rank 0 may remove it
-        if meta is None:
-            return None
-        if not core.is_current(file, meta.get("fingerprint"), fingerprint, say=self.is_main):
-            if self.is_main:
-                core.discard_checkpoint(path)
-            self.dist.barrier()
-            return None
-        layout = {"world_size": self.world, "zero_stage": self.stage}
-        if any(meta.get(k) != v for k, v in layout.items()):
-            if self.is_main:
-                log.warning(
-                    "%s: checkpoint of another layout (%s), starting from scratch",
-                    file,
-                    {k: meta.get(k) for k in layout},
-                )
-            return None
-        _, client = self.engine.load_checkpoint(str(path / "deepspeed"), tag=meta["tag"])
-        torch.set_rng_state(client["rng"]["torch"])
-        random.setstate(client["rng"]["python"])
-        np.random.set_state(client["rng"]["numpy"])
-        state = core.TrainState(**client["state"])
-        if self.is_main:
-            log.info("resumed from %s at step %d", path / "deepspeed" / meta["tag"], state.step)
-        return state
-
-    def save_pretrained(self, tokenizer, out: str | Path, extra=None) -> None:
-        state = self.full_state_dict()
-        if state is not None:
-            # a tied parameter (e.g. lm_head = embed_tokens) is saved once, as save_pretrained
-            # does from the module itself; the gathered dict holds a copy under each name
-            seen, tied = set(), set()
-            for name, p in self.module.named_parameters(remove_duplicate=False):
-                if id(p) in seen:
-                    tied.add(name)
-                seen.add(id(p))
-            state = {k: v for k, v in state.items() if k not in tied}
-        if self.is_main:
-            self._write(self.module, state, tokenizer, out, extra)
-        self.dist.barrier()
-
-    def close(self) -> None:
-        # without an orderly teardown a rank can crash on exit (measured here)
-        self.dist.barrier()
-        self.dist.destroy_process_group()
