@@ -92,7 +92,7 @@ def prepare_cfg(wildcards):
 def base_model_cfg(wildcards):
     base = config["base_model"]
     if base["source"] != "tiny":  # `tiny` and `pretrain` build the tiny model only
-        base = {"source": base["source"]}
+        base = {"source": base["source"], "dtype": base["dtype"]}
     return as_json(
         {
             "base_model": base,
