@@ -61,8 +61,11 @@ evidence: setup
 report: setup
 	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
 
+# Two workers, one test file each at a time, longest files first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/python -m pytest tests --durations=25
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	  --durations=25
 
 # The GPU path (docs/devices.md): tests/gpu, which `make test` skips without CUDA, here fails
 # when torch sees no GPU. Set up with a CUDA torch first: `make setup TORCH=torch`.

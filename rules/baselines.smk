@@ -1,6 +1,14 @@
 # Baselines (docs/methods.md): STaR iterations and Pair-SFT (D, D+) are SFT models trained on a
-# source model's own training-split rollouts; Self-Refine is prompting only (rules/common.smk).
+# source model's own training-split rollouts; Self-Refine is prompting only (PROMPT_BASELINES in
+# rules/common.smk).
 # Inference-time scaling: per model, max(budgets) sampled two-attempt chains on test problems.
+
+
+wildcard_constraints:
+    baseline="|".join(SFT_BASELINES),
+
+
+include: "baselines_inputs.smk"
 
 
 rule baseline_data:
@@ -11,6 +19,7 @@ rule baseline_data:
         "results/baselines/{baseline}/data.parquet",
     log:
         "logs/baselines/{baseline}/data.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:
@@ -53,7 +62,9 @@ rule baselines:
         [f"results/models/{m}" for m in SFT_BASELINES],
 
 
-rule scaling_rollout:
+# `rollout` and `label` on the test split with the scaling study's sampling. Priority 0: theirs
+# reads the {split} wildcard, which these rules have not.
+use rule rollout as scaling_rollout with:
     """Inference-time scaling: max(budgets) two-attempt chains per test problem."""
     input:
         model=rollout_model,
@@ -64,21 +75,12 @@ rule scaling_rollout:
         "logs/scaling/{model}/{benchmark}.rollout.log",
     benchmark:
         "logs/benchmarks/scaling/{model}/{benchmark}.tsv"
-    conda:
-        "../envs/rollout.yaml"
-    threads: threads_of("generate")  # capped at --cores locally
-    resources:
-        **needs("generate"),
+    priority: 0
     params:
         cfg=scaling_rollout_cfg,
-        launch=one_process,
-    shell:
-        "selfcorrect keep-log {log}; "
-        "{params.launch} rollout --model {input.model} --name {wildcards.model}"
-        " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
-rule scaling_label:
+use rule label as scaling_label with:
     """Inference-time scaling: the verifier on those chains."""
     input:
         rollouts="results/scaling/{model}/{benchmark}.rollouts.parquet",
@@ -87,15 +89,7 @@ rule scaling_label:
         "results/scaling/{model}/{benchmark}.labels.parquet",
     log:
         "logs/scaling/{model}/{benchmark}.label.log",
-    conda:
-        "../envs/selfcorrect.yaml"
-    threads: threads_of("label")  # capped at --cores locally
-    resources:
-        **needs("label"),
-    shell:
-        "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
-        " --problems {input.problems} --out {output} > {log} 2>&1"
+    priority: 0
 
 
 rule scaling_curve:
@@ -106,6 +100,7 @@ rule scaling_curve:
         "results/scaling/{model}/{benchmark}.json",
     log:
         "logs/scaling/{model}/{benchmark}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:

@@ -4,6 +4,7 @@ rule prepare_task:
         "results/data/{task}/{split}.parquet",
     log:
         "logs/prepare_task/{task}-{split}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:

@@ -7,6 +7,7 @@ rule evaluate_model:
         metrics="results/eval/{model}/{benchmark}.json",
     log:
         "logs/evaluate/{model}/{benchmark}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     shell:

@@ -6,6 +6,9 @@ rule base_model:
         "logs/base_model.log",
     benchmark:
         "logs/benchmarks/base_model.tsv"
+    # A real base model (a hub id, a path, a GGUF file) is loaded and saved on the submit host:
+    # it needs no GPU, and a login node reaches the hub where compute nodes may not.
+    localrule: not TINY_BASE
     conda:
         "../envs/selfcorrect.yaml"
     threads: threads_of("pretrain")  # capped at --cores locally

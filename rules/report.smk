@@ -1,3 +1,6 @@
+include: "report_inputs.smk"
+
+
 rule build_report:
     """results/report/: summary.md, metrics.csv and the figures."""
     input:
@@ -63,23 +66,24 @@ rule build_report:
         ),
     log:
         "logs/report.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     params:
-        metrics=metrics_files(),
-        rise=rise_metrics_arg(),
+        rise=rise_metrics_arg,
         models=MODELS,
-        train_logs=train_log_args(),
-        pretrain_log=pretrain_log_arg(),
-        scaling=scaling_arg(),
+        train_logs=train_log_args,
+        pretrain_log=pretrain_log_arg,
+        scaling=scaling_arg,
         config_hash=CONFIG_HASH,
         resolved_config=resolved_config,
+        out_dir=report_dir,
     shell:
         "selfcorrect keep-log {log}; "
-        "selfcorrect report --metrics {params.metrics} --models {params.models}"
+        "selfcorrect report --metrics {input.metrics} --models {params.models}"
         " {params.train_logs} {params.pretrain_log} {params.rise} {params.scaling}"
         " --config-hash {params.config_hash} --resolved-config {params.resolved_config:q}"
-        " --out-dir results/report"
+        " --out-dir {params.out_dir}"
         " > {log} 2>&1"
 
 

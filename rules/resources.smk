@@ -1,7 +1,9 @@
 # Where jobs run. Rules declare portable needs only (gpu, cpus_per_gpu, mem_mb, runtime) from
 # the config's `resources` families; partitions, accounts and the GPU model live in the Slurm
-# profile (profiles/slurm/). Cheap rules run on the submit host: a queue wait would cost more
-# than the job, and prepare_task may need the hub access that login nodes have.
+# profile (profiles/slurm/). Cheap rules run on the submit host (`localrule: True`): a queue
+# wait would cost more than the job, and prepare_task may need the hub access that login nodes
+# have. The directive is in each rule, not in a `localrules:` list, whose names Snakemake does
+# not rename when the workflow is a module (`use rule * from selfcorrect as sc_*`).
 NEEDS = config["resources"]
 
 
@@ -20,23 +22,6 @@ def threads_of(family):
     return n["gpu"] * n["cpus_per_gpu"] if n["gpu"] > 0 else n["cpus"]
 
 
-localrules:
-    prepare_task,
-    evaluate_model,
-    rise_evaluate,
-    baseline_data,
-    scaling_curve,
-    build_report,
-
-
-# A real base model (a hub id, a path, a GGUF file) is loaded and saved on the submit host: it
-# needs no GPU, and a login node reaches the hub where compute nodes may not.
-if config["base_model"]["source"] != "tiny":
-
-    localrules:
-        base_model,
-
-
 # Local runs (`--cores N`) start ready jobs by priority. The SCoRe trainers are the long jobs the
 # rest of the DAG waits on, so they go longest first (cost ~ steps x attempts sampled per step)
 # and the short rollouts and labels fill the other cores; the training-split rollouts and labels
@@ -44,14 +29,10 @@ if config["base_model"]["source"] != "tiny":
 FEEDS_TRAINING = 1000
 
 
-def score_priority(model):
-    run = SCORE_RUNS[model]
+def score_priority(wildcards):
+    run = SCORE_RUNS[wildcards.run]
     return run["steps"] * (1 if run["method"] == "single_turn" else 2)
 
 
 def split_priority(wildcards):
     return FEEDS_TRAINING if wildcards.split == "train" else 0
-
-
-def ablation_priority(wildcards):
-    return score_priority(f"score_{wildcards.ablation}")

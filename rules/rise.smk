@@ -7,6 +7,11 @@ wildcard_constraints:
     mode=r"sequential|parallel",
 
 
+include: "rise_inputs.smk"
+
+
+# Not `use rule rollout`: the rollouts are named by the iteration (rise_collect_{iter}), not by
+# a {model} wildcard.
 rule rise_collect:
     """RISE iteration k: multi-turn rollouts of M_{k-1} on training problems."""
     input:
@@ -32,7 +37,9 @@ rule rise_collect:
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
-rule rise_label:
+# Labels are `label`'s command on other files. Priority 0: `label`'s reads the {split}
+# wildcard, which these rules have not.
+use rule label as rise_label with:
     """RISE iteration k: the verifier on every collected turn."""
     input:
         rollouts="results/rise/iter_{iter}/rollouts.parquet",
@@ -41,15 +48,7 @@ rule rise_label:
         "results/rise/iter_{iter}/labels.parquet",
     log:
         "logs/rise/iter_{iter}/label.log",
-    conda:
-        "../envs/selfcorrect.yaml"
-    threads: threads_of("label")  # capped at --cores locally
-    resources:
-        **needs("label"),
-    shell:
-        "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
-        " --problems {input.problems} --out {output} > {log} 2>&1"
+    priority: 0
 
 
 rule rise_improve:
@@ -106,7 +105,9 @@ rule rise_train:
 
 
 # Evaluation as in the RISE paper: T sequential turns (greedy, the conversation continues after
-# a correct answer) and K parallel first attempts.
+# a correct answer) and K parallel first attempts. `rollout`'s command, but not `use rule
+# rollout`: that would bring `rollout`'s benchmark file, and `with:` can replace a directive, not
+# remove it.
 rule rise_eval_rollout:
     """RISE evaluation: sequential turns (greedy) or parallel first attempts."""
     input:
@@ -130,7 +131,7 @@ rule rise_eval_rollout:
         " --problems {input.problems} --cfg {params.cfg:q} --out {output} > {log} 2>&1"
 
 
-rule rise_eval_label:
+use rule label as rise_eval_label with:
     """RISE evaluation: the verifier on those rollouts."""
     input:
         rollouts="results/rise_eval/{model}/{benchmark}-{mode}.parquet",
@@ -139,15 +140,7 @@ rule rise_eval_label:
         "results/rise_eval/{model}/{benchmark}-{mode}.labels.parquet",
     log:
         "logs/rise_eval/{model}/{benchmark}-{mode}.label.log",
-    conda:
-        "../envs/selfcorrect.yaml"
-    threads: threads_of("label")  # capped at --cores locally
-    resources:
-        **needs("label"),
-    shell:
-        "selfcorrect keep-log {log}; "
-        "selfcorrect --threads {threads} label --rollouts {input.rollouts}"
-        " --problems {input.problems} --out {output} > {log} 2>&1"
+    priority: 0
 
 
 rule rise_evaluate:
@@ -159,6 +152,7 @@ rule rise_evaluate:
         "results/rise_eval/{model}/{benchmark}.json",
     log:
         "logs/rise_eval/{model}/{benchmark}.log",
+    localrule: True
     conda:
         "../envs/selfcorrect.yaml"
     shell:

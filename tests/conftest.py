@@ -1,5 +1,9 @@
+import atexit
 import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,10 +14,36 @@ sys.path.insert(0, str(ROOT / "workflow"))
 # Two cores: keep every test's torch to one thread so parallel work never oversubscribes.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# Snakemake imports its Slurm executor plugin at every start, and the plugin then runs `scontrol
+# show config`. Where a Slurm client is configured but no controller is up (a machine that ran
+# tests/slurm/local_slurm.sh, between Slurm tests), scontrol retries for MessageTimeout (10 s):
+# 9 s of every dry run. Every test but the Slurm ones gets the same configuration with a 1-s
+# MessageTimeout; tests/workflow/test_slurm.py talks to the system's (the `slurm_conf` fixture).
+SLURM_CONF = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+
+
+def _quick_failing_slurm_conf(conf: str) -> str:
+    text = re.sub(r"(?im)^\s*MessageTimeout\s*=.*$", "", Path(conf).read_text())
+    folder = tempfile.mkdtemp(prefix="selfcorrect-slurm-conf-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "slurm.conf"
+    path.write_text(f"{text}\nMessageTimeout=1\n")
+    return str(path)
+
+
+if os.path.isfile(SLURM_CONF):
+    os.environ["SLURM_CONF"] = _quick_failing_slurm_conf(SLURM_CONF)
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> str:
+    """The system's Slurm configuration (the other tests see a copy that gives up quickly)."""
+    return SLURM_CONF
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +78,12 @@ def save_tiny():
     """Saves a tiny model (TINY, with `shape` overriding it) and its tokenizer to `path`, built
     from torch seed `seed`, as the stage tests' base model."""
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig
 
     def save(path: Path, seed: int = 0, **shape) -> Path:
         tok = build_tokenizer()
         torch.manual_seed(seed)
-        build_model(tok, {**TINY, **shape}).save_pretrained(path)
+        build_model(tok, TinyConfig(**{**TINY, **shape})).save_pretrained(path)
         tok.save_pretrained(path)
         return path
 
@@ -67,3 +98,27 @@ def pytest_report_header(config):
         return f"code sandbox isolation: {isolation_mode()}"
     except Exception as exc:  # noqa: BLE001 - a header never fails the run
         return f"code sandbox isolation: none ({exc})"
+
+
+# `make test` runs the files on two workers (pytest-xdist, --dist loadfile), each file whole on
+# one worker so its module fixtures (a DAG run, a trained model) are built once. The longest
+# files go first, longest first, so no worker is left alone with one at the end (their times
+# are in `make test`'s --durations table); the rest keep their order.
+LONGEST = (
+    "tests/workflow/test_workflow.py",
+    "tests/workflow/test_real_model.py",
+    "tests/stage/test_pretrain_learns.py",
+    "tests/workflow/test_slurm.py",
+    "tests/workflow/test_vllm_workflow.py",
+    "tests/workflow/test_deepspeed_rules.py",
+    "tests/workflow/test_code_preset.py",
+    "tests/stage/test_deepspeed.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST.index(path) if path in LONGEST else len(LONGEST)
+
+    items.sort(key=rank)

@@ -49,26 +49,24 @@ def test_the_rule_picks_the_gpu_and_autocasts_to_bf16(monkeypatch):
 
 
 def test_a_score_update_on_the_gpu(tmp_path):
-    from selfcorrect.config import validate_config
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig, parse
     from selfcorrect.tasks import get_task
     from selfcorrect.train.score import ScoreRecipe
 
     tok = build_tokenizer()
     torch.manual_seed(0)
-    policy = build_model(tok, TINY).cuda()
-    cfg = validate_config({})["score"]
-    for key in ("stage1_steps", "stage2_steps"):
-        cfg.pop(key)
-    cfg.update(
-        steps=1,
-        problems_per_step=2,
-        samples=2,
-        max_new_tokens=8,
-        backend="hf",
-        offline_starts=0.0,
-        keep="last",
-    )
+    policy = build_model(tok, TinyConfig(**TINY)).cuda()
+    given = {
+        "steps": 1,
+        "problems_per_step": 2,
+        "samples": 2,
+        "max_new_tokens": 8,
+        "backend": "hf",
+        "offline_starts": 0.0,
+        "keep": "last",
+    }
+    cfg = parse("score", {"score": given}).score
     problems = get_task("arith").problems("train", {"n_train": 4})
     recipe = ScoreRecipe(
         cfg,

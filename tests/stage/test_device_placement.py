@@ -15,18 +15,19 @@ import pandas as pd
 import pytest
 import torch
 
-from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.models.load import load_model
 from selfcorrect.models.pretrain import pretrain
 from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.rollout.backend import Generation, Sampling
 from selfcorrect.rollout.hf import HFBackend
+from selfcorrect.settings import TinyConfig, parse
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core, distributed
+from selfcorrect.train.losses import LossConfig
 from selfcorrect.train.rise import train_rise
 from selfcorrect.train.score import Rollout, ScoreRecipe
 
-TINY = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 64}
+TINY = TinyConfig(hidden_size=32, intermediate_size=64, layers=1, heads=2, max_positions=64)
 META = torch.device("meta")
 
 
@@ -112,18 +113,16 @@ def test_pack_and_token_logprobs_stay_on_the_models_device(tok, model):
 
 @pytest.mark.parametrize("method", ["score_stage1", "score_stage2", "single_turn"])
 def test_a_score_update_runs_on_the_models_device(tok, model, method, tmp_path):
-    cfg = validate_config({})["score"]
-    for key in WORKFLOW_SCORE_KEYS:
-        cfg.pop(key)
-    cfg.update(
-        steps=1,
-        problems_per_step=2,
-        samples=2,
-        micro_batch_problems=1,
-        bf16=True,
-        offline_starts=0.0,
-        backend="hf",
-    )
+    given = {
+        "steps": 1,
+        "problems_per_step": 2,
+        "samples": 2,
+        "micro_batch_problems": 1,
+        "bf16": True,
+        "offline_starts": 0.0,
+        "backend": "hf",
+    }
+    cfg = parse("score", {"score": given}).score
     problems = get_task("arith").problems("train", {"n_train": 4})
     reference = copy.deepcopy(model)
     recipe = ScoreRecipe(
@@ -147,16 +146,15 @@ def test_a_rise_or_sft_update_runs_on_the_models_device(tok, model, loss):
             "reward": [1.0, 0.0, 1.0, 0.5],
         }
     )
-    cfg = validate_config({})["rise"]["train"]
-    cfg.update(epochs=1, problems_per_batch=2, bf16=True)
+    cfg = parse("rise-train", {"epochs": 1, "problems_per_batch": 2, "bf16": True})
     trainer = distributed.setup(model, cfg)
-    log = train_rise(trainer, tok, data, cfg, loss=loss)
+    log = train_rise(trainer, tok, data, cfg, loss, LossConfig(k=1, tau=cfg.tau))
     assert len(log) == 2 and on_meta(model)
 
 
 def test_a_pretraining_step_runs_on_the_models_device(tok, model):
-    cfg = validate_config({})["base_model"]["pretrain"]
-    cfg.update(steps=1, batch_size=3, bf16=True)
+    given = {"pretrain": {"steps": 1, "batch_size": 3, "bf16": True}}
+    cfg = parse("base-model", {"task": "arith", "base_model": given}).base_model.pretrain
     transcript = get_task("arith").sft_transcripts({})
     curve = pretrain(model, tok, transcript, cfg)
     assert len(curve) == 1 and on_meta(model)

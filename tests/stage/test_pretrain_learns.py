@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from selfcorrect.config import validate_config
 from selfcorrect.models.pretrain import pretrain
 from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.settings import parse
 from selfcorrect.stages.base_model import held_out_monitor
 from selfcorrect.tasks import get_task
 
@@ -13,15 +13,14 @@ from selfcorrect.tasks import get_task
 @pytest.mark.slow
 def test_pretraining_crosses_the_phase_transition():
     torch.set_num_threads(2)
-    cfg = validate_config({})
-    base = cfg["base_model"]
-    base["pretrain"].update(steps=800, eval_every=200, eval_problems=128, eval_max_new_tokens=32)
-    task, task_cfg = get_task("arith"), cfg["tasks"]["arith"]
+    pre = {"steps": 800, "eval_every": 200, "eval_problems": 128, "eval_max_new_tokens": 32}
+    cfg = parse("base-model", {"task": "arith", "base_model": {"pretrain": pre}})
+    base, task, task_cfg = cfg.base_model, get_task("arith"), cfg.task_cfg
     tok = build_tokenizer()
     torch.manual_seed(0)
-    model = build_model(tok, base["tiny"])
+    model = build_model(tok, base.tiny)
     monitor = held_out_monitor(model, tok, task, task_cfg, base, batch_size=128)
-    curve = pretrain(model, tok, task.sft_transcripts(task_cfg), base["pretrain"], monitor)
+    curve = pretrain(model, tok, task.sft_transcripts(task_cfg), base.pretrain, monitor)
     acc = curve.dropna(subset=["acc@t1"])["acc@t1"].tolist()
     assert acc[0] < 0.15  # step 200: before the transition
     assert acc[-1] >= 0.3  # step 800: past it, on held-out problems, greedy

@@ -4,6 +4,7 @@ with the stale run's weights."""
 
 import json
 import logging
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -27,7 +28,8 @@ def data(tmp_path, monkeypatch):
 
 
 def train(d, out: str, checkpoints: str, caplog, **overrides) -> tuple[dict, str]:
-    cfg = {"task_cfg": {}, "score": score_cfg(steps=2, checkpoint_every=1, **overrides)}
+    score = score_cfg(steps=2, checkpoint_every=1, **overrides)
+    cfg = {"task_cfg": {}, "score": asdict(score)}
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="selfcorrect"):
         rc = cli.main(

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ import pytest
 import torch
 
 from selfcorrect.artifacts import write_parquet
-from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
+from selfcorrect.settings import parse
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
 from selfcorrect.train.score import ScoreRecipe
@@ -32,26 +33,23 @@ def digit_share(self, problem, gen):
 
 
 def score_cfg(**overrides):
-    cfg = validate_config({})["score"]
-    for key in WORKFLOW_SCORE_KEYS:
-        cfg.pop(key)
-    cfg.update(
-        steps=6,
-        problems_per_step=4,
-        samples=4,
-        max_new_tokens=8,
-        lr=3e-3,
-        warmup_steps=0,
-        checkpoint_every=2,
-        micro_batch_problems=2,
-        bf16=False,
-        offline_starts=0.0,
-        keep="last",
-        beta1=0.0,
-        beta2=0.0,
-    )
+    cfg = {
+        "steps": 6,
+        "problems_per_step": 4,
+        "samples": 4,
+        "max_new_tokens": 8,
+        "lr": 3e-3,
+        "warmup_steps": 0,
+        "checkpoint_every": 2,
+        "micro_batch_problems": 2,
+        "bf16": False,
+        "offline_starts": 0.0,
+        "keep": "last",
+        "beta1": 0.0,
+        "beta2": 0.0,
+    }
     cfg.update(overrides)
-    return cfg
+    return parse("score", {"score": cfg}).score
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +98,7 @@ def test_a_step_changes_the_parameters(base_dir, tmp_path, method, monkeypatch):
 def test_sampling_stays_in_the_models_dtype_unless_sample_bf16(base_dir, tmp_path, monkeypatch):
     # bf16 forward passes (the default) leave sampling alone: the embedded default's evidence
     # was sampled so; bf16 sampling is opt-in
-    assert validate_config({})["score"]["sample_bf16"] is False
+    assert score_cfg().sample_bf16 is False  # the schema's default
     assert not recipe(base_dir, tmp_path, "single_turn", monkeypatch, bf16=True).backend.bf16
     assert recipe(base_dir, tmp_path, "single_turn", monkeypatch, sample_bf16=True).backend.bf16
 
@@ -175,7 +173,7 @@ def test_interleaving_runs_stage1_steps_inside_stage2(base_dir, tmp_path, monkey
 
 
 def run_cli(base_dir, out, checkpoints, steps):
-    cfg = {"task_cfg": {}, "score": score_cfg(steps=steps)}
+    cfg = {"task_cfg": {}, "score": asdict(score_cfg(steps=steps))}
     code = (
         "import sys, selfcorrect.train.score as s\n"
         f"s.ScoreRecipe.reward = {SYNTHETIC}\n"

@@ -130,9 +130,10 @@ def test_base_model_is_pretrained_and_loads_with_from_pretrained(run):
     assert curve["acc@t1"].notna().sum() == 2  # evaluated at steps 20 and 40
     # the saved weights are not the initialisation: same seed, untrained model differs
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig
 
     torch.manual_seed(0)
-    fresh = build_model(build_tokenizer(), TINY_BASE["tiny"])
+    fresh = build_model(build_tokenizer(), TinyConfig(**TINY_BASE["tiny"]))
     assert not torch.allclose(fresh.model.embed_tokens.weight, model.model.embed_tokens.weight)
 
 

@@ -212,11 +212,10 @@ def test_an_unsupported_head_size_fails_before_the_engine_starts(tmp_path):
     from selfcorrect.errors import SelfCorrectError
     from selfcorrect.models.tiny import build_model, build_tokenizer
     from selfcorrect.rollout.vllm import VLLMBackend
+    from selfcorrect.settings import TinyConfig
 
     tok = build_tokenizer()  # config/test.yaml's shape: 32 hidden / 2 heads = head size 16
-    build_model(
-        tok,
-        {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "max_positions": 128},
-    ).save_pretrained(tmp_path)
+    shape = TinyConfig(hidden_size=32, intermediate_size=64, layers=1, heads=2, max_positions=128)
+    build_model(tok, shape).save_pretrained(tmp_path)
     with pytest.raises(SelfCorrectError, match="head size 16 is not supported .*backend: hf"):
         VLLMBackend(str(tmp_path), tok)

@@ -28,7 +28,7 @@ def test_an_explicit_name_is_kept(monkeypatch):
 
 def test_unknown_backend_is_named():
     with pytest.raises(SelfCorrectError, match="unknown backend 'sglang' .*auto, hf, vllm"):
-        rollout.get_backend("sglang", None, None, {})
+        rollout.get_backend("sglang", None, None, batch_size=1)
 
 
 def test_vllm_without_the_package_says_how_to_install(monkeypatch):

@@ -54,3 +54,12 @@ def test_help_of_a_command_shows_its_description(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "--offline-labels" in out and "Checkpoints live outside" in out
+
+
+def test_the_report_reads_the_benchmarks_of_its_own_run():
+    """Beside the results/ that holds the report, under a module's prefix too."""
+    from selfcorrect.stages.report import benchmarks_dir
+
+    assert benchmarks_dir("results/report", None) == "logs/benchmarks"
+    assert benchmarks_dir("sub/results/report", None) == "sub/logs/benchmarks"
+    assert benchmarks_dir("results/report", "elsewhere") == "elsewhere"

@@ -48,8 +48,9 @@ def test_one_process_stays_plain_pytorch(root):
     code = (
         "import sys, torch\n"
         "from selfcorrect.train.distributed import setup, Plain\n"
-        "cfg = {'lr': 1e-3, 'weight_decay': 0.0, 'warmup_steps': 1, 'max_grad_norm': 1.0}\n"
-        "t = setup(torch.nn.Linear(2, 2), cfg, {'zero_stage': 3})\n"
+        "from selfcorrect.settings import parse\n"
+        "cfg = parse('sft', {'lr': 1e-3, 'warmup_steps': 1})\n"
+        "t = setup(torch.nn.Linear(2, 2), cfg, parse('distributed', {'zero_stage': 3}))\n"
         "assert type(t) is Plain and t.world == 1 and t.is_main\n"
         "assert 'deepspeed' not in sys.modules\n"
     )
@@ -79,15 +80,14 @@ def test_zero_config_sizes_buckets_to_the_model_and_offloads_on_request():
 
 
 def test_partitioned_changes_nothing_on_one_process(tiny_llama, monkeypatch):
+    from selfcorrect.settings import parse
     from selfcorrect.train.distributed import partitioned, setup
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    with partitioned({"zero_stage": 3, "offload": False}):
+    with partitioned(parse("distributed", {"zero_stage": 3}, "distributed")):
         model = tiny_llama()
     assert all(not hasattr(p, "ds_id") and p.numel() > 0 for p in model.parameters())
-    trainer = setup(
-        model, {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
-    )
+    trainer = setup(model, parse("sft", {"lr": 1e-3, "warmup_steps": 1}))
     ref = trainer.frozen(tiny_llama())
     assert not ref.training and not any(p.requires_grad for p in ref.parameters())
 

@@ -63,6 +63,8 @@ def test_a_run_diverged_when_its_kl_ends_high_and_rising():
     assert not diverged(_log([20.0] * 5 + [12.0] * 5))  # high but coming down
     assert not diverged(_log([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 9.5]))  # rising, below the bound
     assert diverged(_log([1.0] * 9 + [math.nan]))
+    # single-turn RL has no attempt 2: its empty kl_t2 (its log stacked with others') is no NaN
+    assert not diverged(_log([1.0] * 10).assign(kl_t2=math.nan))
 
 
 def _seed_dir(root, seed, deltas, kl):

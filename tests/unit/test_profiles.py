@@ -25,14 +25,22 @@ def load(root, name):
 
 
 def gpu_rules(root) -> set[str]:
-    """Rules whose resources come from a GPU family (rules/*.smk: `**needs("generate")`)."""
-    rules = set()
+    """Rules whose resources come from a GPU family (rules/*.smk: `**needs("generate")`), and
+    those `use rule <it> as <name> with:` derives from them, which inherit its resources."""
+    rules, derived = set(), {}
     for smk in (root / "rules").glob("*.smk"):
-        for block in re.split(r"(?m)^rule ", smk.read_text())[1:]:
-            name = block.split(":", 1)[0]
+        text = smk.read_text()
+        for block in re.split(r"(?m)^(?=rule |use rule )", text):
+            if block.startswith("use rule "):
+                parent, name = re.match(r"use rule (\w+) as (\w+)", block).groups()
+                derived[name] = parent
+            elif block.startswith("rule "):
+                name = block.removeprefix("rule ").split(":", 1)[0]
+            else:
+                continue
             if re.search(rf'needs\("({"|".join(GPU_FAMILIES)})"\)', block):
                 rules.add(name)
-    return rules
+    return rules | {name for name, parent in derived.items() if parent in rules}
 
 
 def test_slurm_options_exist_in_the_installed_plugin(root):
@@ -47,7 +55,7 @@ def test_slurm_options_exist_in_the_installed_plugin(root):
 def test_every_gpu_rule_has_a_partition_and_gpu_model(root):
     mapping = load(root, "slurm")["set-resources"]
     assert set(mapping) == gpu_rules(root)
-    assert {"rollout", "score_stage1", "rise_train"} <= set(mapping)
+    assert {"rollout", "score_run", "rise_train"} <= set(mapping)
     for rule, res in mapping.items():
         assert {"slurm_partition", "gpu_model", "cpus_per_gpu"} <= set(res), rule
 

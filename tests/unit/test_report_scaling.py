@@ -13,8 +13,8 @@ from selfcorrect.report.scaling import append_scaling, scaling_figure, scaling_t
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CURVES = {
     "base": [
-        {"budget": 2, "parallel": 0.5, "sequential": 0.5},
-        {"budget": 4, "parallel": 0.5625, "sequential": 0.5},
+        {"budget": 2, "parallel": 0.5, "sequential": 0.5, "problems": 64},
+        {"budget": 4, "parallel": 0.5625, "sequential": 0.5, "problems": 64},
     ],
     "score": [
         {"budget": 2, "parallel": 0.6, "sequential": 0.7},
@@ -61,12 +61,17 @@ def test_scaling_is_one_panel_per_model_with_a_shared_y_scale():
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["score", "base"]
     assert panels[0].get_ylim() == panels[1].get_ylim()
-    # each panel: parallel (dashed, open markers) and sequential (solid) at the budgets
-    parallel, sequential = panels[1].get_lines()
+    # each panel: parallel (dashed, open markers) and sequential (solid) at the budgets, with
+    # ±1 SE bars over the problems: base at 50% of 64 problems, sqrt(.5 × .5 / 64) = 6.25 points
+    parallel, sequential = (bars.lines[0] for bars in panels[1].containers)
     assert parallel.get_linestyle() == "--" and sequential.get_linestyle() == "-"
     assert list(sequential.get_xdata()) == [2, 4]
     assert list(sequential.get_ydata()) == pytest.approx([50.0, 50.0])
     assert list(parallel.get_ydata()) == pytest.approx([50.0, 56.25])
+    (bar,) = panels[1].containers[1].lines[2]
+    assert [y1 - y0 for (_, y0), (_, y1) in bar.get_segments()] == pytest.approx([12.5, 12.5])
+    # score (no problem count): no bar
+    assert all(not len(seg) for seg in panels[0].containers[0].lines[2][0].get_segments())
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["B/2 attempts + 1 correction each", "B parallel attempts"]
 

@@ -12,7 +12,8 @@ import yaml
 
 from selfcorrect.errors import SelfCorrectError
 from selfcorrect.report import style
-from selfcorrect.report.build import Result, accuracy_figure, transitions_figure
+from selfcorrect.report.build import Result
+from selfcorrect.report.figures import accuracy_figure, transitions_figure
 from selfcorrect.report.provenance import append_provenance, config_hash
 from selfcorrect.report.rise import rise_figure
 from selfcorrect.report.training import PANELS, training_figure
@@ -219,7 +220,7 @@ def test_resolved_config_is_written_and_linked(tmp_path):
         f"Config hash: `{config_hash(cfg)}` (the resolved config: [config.yaml](config.yaml))"
         in text
     )
-    # the hash is rules/common.smk's: sha256 of the sorted compact JSON
+    # the hash is rules/report.smk's: sha256 of the sorted compact JSON
     # sha256(b'{"a":[1.5],"b":1}')[:12]
     assert config_hash({"b": 1, "a": [1.5]}) == "be0f99d229ad"
     with pytest.raises(SelfCorrectError, match="not the --config-hash abc"):

@@ -41,6 +41,7 @@ def test_scaling_curve_by_hand():
     # of turn-2 answers: 5,5 -> 1; 7,5 tie -> latest (5) -> 1; mean 1.
     assert curve.loc[4, "parallel"] == pytest.approx(1.0)
     assert curve.loc[4, "sequential"] == pytest.approx(1.0)
+    assert curve["problems"].tolist() == [1, 1]
 
 
 def test_scaling_curve_two_problems_and_leftover_samples():

@@ -99,3 +99,11 @@ def test_collect_rollouts_critique_then_refine():
         model_name="base",
     )
     assert len(plain.calls) == 3
+
+
+def test_the_task_gives_the_critique_prompt_its_config_sets():
+    from selfcorrect.tasks import get_task
+
+    task = get_task("arith")
+    assert task.critique({}) == "" and task.critique(None) == ""
+    assert task.critique({"critique_instruction": "Find the mistake."}) == "Find the mistake."

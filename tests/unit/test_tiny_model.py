@@ -1,4 +1,5 @@
 import random
+from dataclasses import replace
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -7,9 +8,10 @@ from selfcorrect.config import task_config
 from selfcorrect.conversation import messages_for_turn, render
 from selfcorrect.models.pretrain import collate, encode_conversation, lr_at
 from selfcorrect.models.tiny import build_model, build_tokenizer
+from selfcorrect.settings import TinyConfig, parse
 from selfcorrect.tasks import arith
 
-TINY = {"hidden_size": 16, "intermediate_size": 32, "layers": 1, "heads": 2, "max_positions": 64}
+TINY = TinyConfig(hidden_size=16, intermediate_size=32, layers=1, heads=2, max_positions=64)
 
 
 def test_chat_template_renders_turns_and_generation_prompt():
@@ -46,7 +48,8 @@ def test_collate_masks_padding_and_prompts():
 
 
 def test_schedule_warms_up_then_decays_to_a_tenth():
-    cfg = {"lr": 1.0, "warmup_steps": 10, "steps": 110}
+    pretrain = parse("base-model", {"task": "arith"}).base_model.pretrain
+    cfg = replace(pretrain, lr=1.0, warmup_steps=10, steps=110)
     assert lr_at(0, cfg) == 0.1 and lr_at(9, cfg) == 1.0
     assert abs(lr_at(110, cfg) - 0.1) < 1e-9
     assert lr_at(60, cfg) < lr_at(20, cfg)

@@ -63,12 +63,13 @@ def test_hf_backend_samples_under_the_trainers_autocast(tiny_llama, bf16):
     from selfcorrect.models.tiny import build_model, build_tokenizer
     from selfcorrect.rollout.backend import Sampling
     from selfcorrect.rollout.hf import HFBackend
+    from selfcorrect.settings import TinyConfig
 
     tok: PreTrainedTokenizerFast = build_tokenizer()
     torch.manual_seed(0)
     model = build_model(
         tok,
-        {"hidden_size": 16, "intermediate_size": 32, "layers": 1, "heads": 2, "max_positions": 32},
+        TinyConfig(hidden_size=16, intermediate_size=32, layers=1, heads=2, max_positions=32),
     )
     seen = []
     model.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))

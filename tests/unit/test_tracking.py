@@ -90,37 +90,27 @@ def test_the_score_trainer_logs_each_step(tmp_path, monkeypatch):
     import pandas as pd
     import torch
 
-    from selfcorrect.config import validate_config
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig, parse
     from selfcorrect.tasks import get_task
     from selfcorrect.train.score import ScoreRecipe
 
     tok = build_tokenizer()
     torch.manual_seed(0)
-    tiny = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "layers": 1,
-        "heads": 2,
-        "max_positions": 64,
+    tiny = TinyConfig(hidden_size=32, intermediate_size=64, layers=1, heads=2, max_positions=64)
+    given = {
+        "steps": 2,
+        "problems_per_step": 2,
+        "samples": 2,
+        "max_new_tokens": 4,
+        "warmup_steps": 0,
+        "checkpoint_every": 2,
+        "micro_batch_problems": 2,
+        "bf16": False,
+        "offline_starts": 0.0,
+        "keep": "last",
     }
-    cfg = {
-        k: v
-        for k, v in validate_config({})["score"].items()
-        if k not in ("stage1_steps", "stage2_steps")
-    }
-    cfg.update(
-        steps=2,
-        problems_per_step=2,
-        samples=2,
-        max_new_tokens=4,
-        warmup_steps=0,
-        checkpoint_every=2,
-        micro_batch_problems=2,
-        bf16=False,
-        offline_starts=0.0,
-        keep="last",
-    )
+    cfg = parse("score", {"score": given}).score
     problems = pd.DataFrame(get_task("arith").problems("train", {"n_train": 4}))
     monkeypatch.setattr(ScoreRecipe, "reward", lambda self, problem, gen: 0.5)
     recipe = ScoreRecipe(

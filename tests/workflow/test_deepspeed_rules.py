@@ -44,7 +44,7 @@ def test_training_rules_run_one_process_per_gpu(root, tmp_path):
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     (tmp_path / "zero3.yaml").write_text("distributed: {zero_stage: 3}\n")
-    two = ["--set-resources", "score_stage1:gpu=2", "rise_train:gpu=2", "baseline_sft:gpu=2"]
+    two = ["--set-resources", "score_run:gpu=2", "rise_train:gpu=2", "baseline_sft:gpu=2"]
     config = ["--configfile", "config/test.yaml", "zero3.yaml"]
     run = snakemake(tmp_path, "--cores", "2", *config, *two, "-p", "--", *TARGETS)
     prefix = "torchrun --standalone --nproc-per-node 2 -m selfcorrect.cli --threads 1"

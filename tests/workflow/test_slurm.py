@@ -40,7 +40,7 @@ COPY = [
 ]
 PROFILE = ["--profile", "profiles/slurm", "--workflow-profile", "profiles/slurm-local"]
 CONFIG = ["--configfile", "config/test.yaml", "tests/slurm/tiny.yaml"]
-GPU_RULES = {"rollout", "score_stage1"}
+GPU_RULES = {"rollout", "score_run"}
 LOCAL_RULES = {"prepare_task", "evaluate_model", "build_report"}
 
 
@@ -49,6 +49,7 @@ def slurm_is_up() -> bool:
         proc = subprocess.run(
             ["sinfo", "-h", "-p", "gpu", "-o", "%G"],
             capture_output=True,
+            env=ENV,
             text=True,
             timeout=20,
             check=False,
@@ -59,8 +60,9 @@ def slurm_is_up() -> bool:
 
 
 @pytest.fixture(scope="module")
-def slurm(root):
+def slurm(root, slurm_conf):
     """A running local Slurm: reuse one that is up, else start it (root) and stop it after."""
+    ENV["SLURM_CONF"] = slurm_conf
     if slurm_is_up():
         yield
         return
@@ -68,13 +70,13 @@ def slurm(root):
         pytest.skip("no local Slurm running and not root: `sudo tests/slurm/local_slurm.sh up`")
     script = str(root / "tests/slurm/local_slurm.sh")
     up = subprocess.run(
-        ["bash", script, "up"], capture_output=True, text=True, timeout=900, check=False
+        ["bash", script, "up"], capture_output=True, text=True, env=ENV, timeout=900, check=False
     )
     assert up.returncode == 0, f"local_slurm.sh up failed:\n{up.stdout}\n{up.stderr}"
     assert slurm_is_up(), f"Slurm did not come up:\n{up.stdout}"
     yield
     subprocess.run(
-        ["bash", script, "down"], capture_output=True, text=True, timeout=120, check=False
+        ["bash", script, "down"], capture_output=True, text=True, env=ENV, timeout=120, check=False
     )
 
 
@@ -103,7 +105,11 @@ def submissions(log: str) -> list[dict]:
 
 def slurm_record(job_id: int) -> str:
     return subprocess.run(
-        ["scontrol", "-o", "show", "job", str(job_id)], capture_output=True, text=True, check=True
+        ["scontrol", "-o", "show", "job", str(job_id)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
     ).stdout
 
 
@@ -137,7 +143,7 @@ def run(slurm, root, tmp_path_factory):
 
 def test_tiny_dag_through_slurm(run):
     wf, log = run
-    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3, "score_stage1": 1}))
+    check_submissions(log, Counter({"base_model": 1, "rollout": 3, "label": 3, "score_run": 1}))
     assert not LOCAL_RULES & {c["rule"] for c in submissions(log)[0]}
     # results/ complete: both models evaluated and in the report
     for model in ("base", "score_stage1"):
@@ -154,9 +160,16 @@ def test_rerun_one_stage_through_slurm(run):
     wf, _ = run
     before = (wf / "results/models/base/config.json").stat().st_mtime_ns
     log = snakemake(
-        wf, "--cores", "all", *PROFILE, *CONFIG, "--verbose", "--forcerun", "score_stage1"
+        wf,
+        "--cores",
+        "all",
+        *PROFILE,
+        *CONFIG,
+        "--verbose",
+        "--forcerun",
+        "results/models/score_stage1",
     )
-    check_submissions(log, Counter({"score_stage1": 1, "rollout": 1, "label": 1}))
+    check_submissions(log, Counter({"score_run": 1, "rollout": 1, "label": 1}))
     assert "rollout/score_stage1_arith_test/" in log
     assert (wf / "results/models/base/config.json").stat().st_mtime_ns == before
 

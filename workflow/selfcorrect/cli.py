@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     module = commands()[args.stage]
     try:
         if args.distributed is not None:
-            from selfcorrect.config import validate_stage_cfg
+            from selfcorrect.settings import parse
 
-            args.distributed = validate_stage_cfg("distributed", args.distributed, "--distributed")
+            args.distributed = parse("distributed", args.distributed, "--distributed")
         if getattr(module, "LOADS_MODEL", False):
             import torch
 

@@ -1,5 +1,8 @@
 """Config validation against workflow/schemas/config.schema.yaml, with defaults filled in.
 
+One module of over 300 lines on purpose: one validator (the schema, command-line strings,
+defaults, the checks across keys) that the rules and every stage's --cfg share.
+
 Used by rules/common.smk (so `snakemake` fails at parse time on a bad config), by the stage
 commands (`selfcorrect <stage> --cfg`, see `validate_stage_cfg`) and by tests. Errors are one
 line naming the key, e.g. `config: rollout.turns: 0 is less than the minimum of 1`.
@@ -200,7 +203,7 @@ def check_models(models: list[str], known: list[str], source: str = "config") ->
             )
 
 
-# score keys the workflow resolves into each run's `steps` and `lr` (rules/common.smk:
+# score keys the workflow resolves into each run's `steps` and `lr` (rules/score.smk:
 # run_config); `selfcorrect score --cfg` takes neither.
 WORKFLOW_SCORE_KEYS = ("stage1_steps", "stage2_steps", "stage2_lr")
 
@@ -289,24 +292,16 @@ def check_score_groups(config: dict, source: str = "config") -> None:
     """SCoRe's leave-one-out baseline needs two or more samples in every group of a problem's
     attempts (docs/methods.md, "Advantages"): K on-policy samples, and the base rollouts'
     samples of a problem for Stage II's offline starts. A group of one has no baseline and
-    every advantage in it is 0, so such a config is refused rather than run silently."""
-    score, models = config.get("score", {}), set(config.get("models", []))
-    if (
-        "samples" in score
-        and score["samples"] < 2
-        and models & (STAGE2_MODELS | {"score_stage1", "score_single_turn"})
-    ):
+    every advantage in it is 0, so such a config is refused rather than run silently.
+    `config` is resolved (every default filled in)."""
+    score, models = config["score"], set(config["models"])
+    if score["samples"] < 2 and models & (STAGE2_MODELS | {"score_stage1", "score_single_turn"}):
         raise SelfCorrectError(
             f"{source}: score.samples: {score['samples']} leaves no other sample for the "
             f"leave-one-out baseline (every advantage would be 0); use 2 or more"
         )
-    base = config.get("rollout", {}).get("train", {}).get("samples")
-    if (
-        models & STAGE2_MODELS
-        and score.get("offline_starts", 0) > 0
-        and base is not None
-        and min(base, score.get("samples", base)) < 2
-    ):
+    base = config["rollout"]["train"]["samples"]
+    if models & STAGE2_MODELS and score["offline_starts"] > 0 and min(base, score["samples"]) < 2:
         raise SelfCorrectError(
             f"{source}: score.offline_starts: {score['offline_starts']} needs 2 or more base "
             f"samples per problem to form a leave-one-out group of offline starts, but "

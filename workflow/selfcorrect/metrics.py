@@ -295,12 +295,15 @@ def scaling_curve(labels: pd.DataFrame, budgets: list[int], equivalent=None) -> 
     - ``sequential``: B/2 parallel first attempts, each corrected once, majority over the B/2
       second attempts (each chain spends 2 of the budget).
 
+    - ``problems``: how many problems the accuracies average over (the report's error bars).
+
     `labels` holds K ≥ B samples per problem with two turns (sampled, e.g. temperature 0.7).
     """
     rewards = turn_matrix(labels)
     if rewards.shape[1] < 2:
         raise SelfCorrectError("scaling: labels need two turns (a first attempt and a correction)")
     k = samples_per_problem(labels)
+    problems = int(labels["problem_id"].nunique())
     rows = []
     for b in budgets:
         if b < 2 or b % 2 or b > k:
@@ -310,6 +313,7 @@ def scaling_curve(labels: pd.DataFrame, budgets: list[int], equivalent=None) -> 
                 "budget": b,
                 "parallel": _block_votes(labels, 1, b, equivalent),
                 "sequential": _block_votes(labels, 2, b // 2, equivalent),
+                "problems": problems,
             }
         )
     return pd.DataFrame(rows)

@@ -40,8 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _tiny_model(out: str) -> str:
     from selfcorrect.config import validate_config
     from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig, build
 
-    tiny = validate_config({}, source="defaults")["base_model"]["tiny"]
+    tiny = build(TinyConfig, validate_config({}, source="defaults")["base_model"]["tiny"])
     tok = build_tokenizer()
     build_model(tok, tiny).save_pretrained(out)
     tok.save_pretrained(out)

@@ -114,10 +114,13 @@ def model_directory(args, out: Path) -> Path:
     if args.model == "tiny":
         from selfcorrect.config import load_config
         from selfcorrect.models.tiny import build_model, build_tokenizer
+        from selfcorrect.settings import TinyConfig, build
 
         tokenizer = build_tokenizer()
         torch.manual_seed(0)
-        model = build_model(tokenizer, load_config(args.config)["base_model"]["tiny"])
+        model = build_model(
+            tokenizer, build(TinyConfig, load_config(args.config)["base_model"]["tiny"])
+        )
     else:
         model, tokenizer = from_source(SMOLLM2)
     model.save_pretrained(out)
@@ -125,12 +128,15 @@ def model_directory(args, out: Path) -> Path:
     return out
 
 
-def score_cfg(args, steps: int) -> dict:
-    """SCoRe's settings from `--config`, single-turn, with the benchmark's batch."""
-    from selfcorrect.config import load_config
+def score_cfg(args, steps: int):
+    """SCoRe's settings from `--config`, single-turn, with the benchmark's batch (a
+    `settings.ScoreConfig`, as `selfcorrect score` parses its `--cfg`)."""
+    from selfcorrect.config import WORKFLOW_SCORE_KEYS, load_config
+    from selfcorrect.settings import parse
 
     score = load_config(args.config)["score"]
-    return {
+    score = {k: v for k, v in score.items() if k not in WORKFLOW_SCORE_KEYS}
+    cfg = {
         **score,
         "problems_per_step": args.prompts,
         "samples": args.samples,
@@ -150,6 +156,7 @@ def score_cfg(args, steps: int) -> dict:
         "keep": "last",
         "trainable_layers": 0,
     }
+    return parse("score", {"score": cfg}, "bench train").score
 
 
 def timed(obj, name: str, log: list[float]) -> None:

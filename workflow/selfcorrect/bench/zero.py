@@ -76,6 +76,7 @@ def worker(args) -> None:
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    from selfcorrect.settings import DistributedConfig, parse
     from selfcorrect.train import distributed
 
     start = _status("VmRSS")
@@ -90,15 +91,15 @@ def worker(args) -> None:
         max_position_embeddings=args.length,
         tie_word_embeddings=False,
     )
-    dist_cfg = {"zero_stage": args.worker_stage, "offload": False}
+    stage = DistributedConfig(zero_stage=args.worker_stage, offload=False)
     # built as the trainers load their models: whole on every rank below ZeRO-3, partitioned
     # across the ranks under ZeRO-3 (distributed.partitioned)
-    with distributed.partitioned(dist_cfg):
+    with distributed.partitioned(stage):
         model = AutoModelForCausalLM.from_config(config)
         reference = AutoModelForCausalLM.from_config(config) if args.reference else None
     params = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
-    cfg = {"lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 1, "max_grad_norm": 1.0}
-    trainer = distributed.setup(model, cfg, dist_cfg)
+    cfg = parse("sft", {"lr": 1e-4, "warmup_steps": 1}, "bench")
+    trainer = distributed.setup(model, cfg, stage)
     if reference is not None:
         reference = trainer.frozen(reference)
     gc.collect()

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from selfcorrect.device import autocast, model_device
+from selfcorrect.settings import PretrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,9 @@ def collate(
     return input_ids.to(device), attention.to(device), labels.to(device)
 
 
-def lr_at(step: int, cfg: dict) -> float:
+def lr_at(step: int, cfg: PretrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
-    peak, warmup, total = cfg["lr"], cfg["warmup_steps"], cfg["steps"]
+    peak, warmup, total = cfg.lr, cfg.warmup_steps, cfg.steps
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -69,26 +70,26 @@ def pretrain(
     model,
     tokenizer,
     transcript: Callable[[random.Random], list[dict]],
-    cfg: dict,
+    cfg: PretrainConfig,
     evaluate: Callable[[], dict] | None = None,
 ) -> pd.DataFrame:
     """Train `model` in place; return the per-step log (loss, lr, tokens/s, held-out metrics)."""
-    torch.manual_seed(cfg["seed"])
-    rng = random.Random(cfg["seed"])
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg["lr"], betas=(0.9, 0.98), weight_decay=cfg["weight_decay"]
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay
     )
     device = model_device(model)
     records = []
     model.train()
-    bar = tqdm(range(cfg["steps"]), desc="pretrain")
+    bar = tqdm(range(cfg.steps), desc="pretrain")
     for step in bar:
         start = time.perf_counter()
-        batch = [encode_conversation(tokenizer, transcript(rng)) for _ in range(cfg["batch_size"])]
+        batch = [encode_conversation(tokenizer, transcript(rng)) for _ in range(cfg.batch_size)]
         input_ids, attention, labels = collate(batch, tokenizer.pad_token_id, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        with autocast(device, cfg["bf16"]):
+        with autocast(device, cfg.bf16):
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -100,8 +101,8 @@ def pretrain(
             "lr": opt.param_groups[0]["lr"],
             "tokens_per_s": attention.sum().item() / (time.perf_counter() - start),
         }
-        last = step + 1 == cfg["steps"]
-        if evaluate is not None and ((step + 1) % cfg["eval_every"] == 0 or last):
+        last = step + 1 == cfg.steps
+        if evaluate is not None and ((step + 1) % cfg.eval_every == 0 or last):
             record.update(evaluate())
             model.train()
             log.info(

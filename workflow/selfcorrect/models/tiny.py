@@ -13,6 +13,8 @@ import string
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from selfcorrect.settings import TinyConfig
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "<|end|>", "<unk>"
 USER, ASSISTANT, SYSTEM = "<|user|>", "<|assistant|>", "<|system|>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, USER, ASSISTANT, SYSTEM]
@@ -51,16 +53,16 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     return tok
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, cfg: dict) -> LlamaForCausalLM:
-    """A Llama from config (no download). `cfg` is the `base_model.tiny` config subtree."""
+def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyConfig) -> LlamaForCausalLM:
+    """A Llama from config (no download): the `base_model.tiny` shape."""
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=cfg["hidden_size"],
-        intermediate_size=cfg["intermediate_size"],
-        num_hidden_layers=cfg["layers"],
-        num_attention_heads=cfg["heads"],
-        num_key_value_heads=cfg["heads"],
-        max_position_embeddings=cfg["max_positions"],
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=cfg.max_positions,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

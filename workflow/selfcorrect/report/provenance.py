@@ -52,7 +52,7 @@ def per_stage(times: pd.DataFrame) -> pd.DataFrame:
 
 
 def config_hash(config: dict) -> str:
-    """The workflow's hash of a resolved config (rules/common.smk: sha256 of its sorted, compact
+    """The workflow's hash of a resolved config (rules/report.smk: sha256 of its sorted, compact
     JSON, 12 hex digits)."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -13,6 +13,12 @@ from selfcorrect.report import style
 from selfcorrect.report.build import append_to_summary
 from selfcorrect.report.format import pct
 
+# each curve's line: parallel sampling dashed with hollow markers, sequential correction solid
+LINES = {
+    "parallel": {"linestyle": "--", "mfc": "white", "alpha": 0.8},
+    "sequential": {"linestyle": "-"},
+}
+
 
 def load_curves(files: list[str | Path]) -> dict[str, dict[str, list[dict]]]:
     """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling`
@@ -60,9 +66,16 @@ def scaling_section(curves: dict[str, list[dict]], models: list[str], benchmark:
     )
 
 
+def _se(point: dict, key: str) -> float:
+    """The standard error of one point's accuracy over its problems; NaN (no bar) in a file
+    written before curves recorded their problem count."""
+    return style.binomial_se(point[key], point.get("problems", 0))
+
+
 def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[str]):
     """Small multiples: one panel per model (and benchmark), B parallel first attempts against
-    B/2 attempts each corrected once, at equal sample budgets B; one y scale for all panels."""
+    B/2 attempts each corrected once, at equal sample budgets B; one y scale for all panels;
+    error bars of ±1 standard error over the problems."""
     pairs = [(bench, m) for bench, curves in by_benchmark.items() for m in _names(curves, models)]
     names = list(dict.fromkeys(m for _, m in pairs))
     colors, markers = style.colors(names), style.markers(names)
@@ -78,24 +91,18 @@ def scaling_figure(by_benchmark: dict[str, dict[str, list[dict]]], models: list[
     for ax, (bench, m) in zip(axes, pairs):
         points = by_benchmark[bench][m]
         b = [p["budget"] for p in points]
-        ax.plot(
-            b,
-            [100 * p["parallel"] for p in points],
-            "--",
-            marker=markers[m],
-            ms=4,
-            color=colors[m],
-            mfc="white",
-            alpha=0.8,
-        )
-        ax.plot(
-            b,
-            [100 * p["sequential"] for p in points],
-            "-",
-            marker=markers[m],
-            ms=4,
-            color=colors[m],
-        )
+        for key, line in LINES.items():
+            ax.errorbar(
+                b,
+                [100 * p[key] for p in points],
+                yerr=[100 * _se(p, key) for p in points],
+                marker=markers[m],
+                ms=4,
+                color=colors[m],
+                capsize=2,
+                elinewidth=0.8,
+                **line,
+            )
         ax.set_title(
             m if len(by_benchmark) == 1 else f"{m} ({bench})",
             fontsize=9,

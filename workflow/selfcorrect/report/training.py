@@ -61,7 +61,10 @@ def read_logs(train_logs: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
 
 
 def _kl_columns(log: pd.DataFrame) -> pd.DataFrame:
-    return log.sort_values("step")[[c for c in ("kl_t1", "kl_t2") if c in log]]
+    """The run's per-attempt KL columns, by step. A column the run never logged (single-turn RL
+    has no attempt 2) is left out: it is empty where the logs of several runs were stacked."""
+    kls = [c for c in ("kl_t1", "kl_t2") if c in log and log[c].notna().any()]
+    return log.sort_values("step")[kls]
 
 
 def diverged(log: pd.DataFrame) -> bool:

@@ -1,8 +1,9 @@
 """What runs INSIDE the sandbox: a zygote that forks, per program, a judge and (from the judge)
 a candidate process; and the pure pieces they use (the seccomp program, Landlock rules, the
-value encoding). Standard library only: it runs as `python3 -I -S -B -c <this file> <config>`
-on the system interpreter (the sandbox's uid cannot read the venv's python under /root), and is
-imported by the tests.
+value encoding). One file of about 1000 lines because the sandbox runs this file alone: it
+cannot import a sibling module. Standard library only: it runs as
+`python3 -I -S -B -c <this file> <config>` on the system interpreter (the sandbox's uid cannot
+read the venv's python under /root), and is imported by the tests.
 
 Zygote (`serve`), once per sandbox, before any program: not dumpable (no ptrace or
 /proc/<pid>/mem by the same uid), a child subreaper when not PID 1, no_new_privs, then the

@@ -1,5 +1,9 @@
 """Run untrusted Python programs against their tests, isolated, and return a verdict.
 
+One module of over 300 lines on purpose: the host side of the sandbox (which confinement this
+machine allows, the command that starts it, the zygote's protocol, the verdict) is one security
+argument, read and reviewed as a whole; what runs inside is harness.py.
+
 Every program is treated as hostile. Each worker process owns one long-lived sandbox in which a
 zygote (harness.py) forks, per program, a judge that runs the tests and a candidate process that
 runs the program; the judge never runs program code and rebuilds every result from plain data,

@@ -28,9 +28,20 @@ def resolve_backend(name: str) -> str:
     return "vllm" if vllm.available() and torch.cuda.is_available() else "hf"
 
 
-def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
-    """An engine for `model`. vLLM loads the weights from the model's directory
-    (`model.name_or_path`); a trainer whose weights differ calls `update_weights` first."""
+def get_backend(
+    name: str,
+    model,
+    tokenizer,
+    batch_size: int,
+    progress: bool = True,
+    gpu_memory_utilization: float | None = None,
+    bf16: bool = False,
+) -> RolloutBackend:
+    """An engine for `model` taking `batch_size` prompts a call (`progress`: a progress bar;
+    `gpu_memory_utilization`: vLLM's share of the GPU, None for its own default; `bf16`: the
+    hf engine samples under bf16 autocast). vLLM loads
+    the weights from the model's directory (`model.name_or_path`); a trainer whose weights
+    differ calls `update_weights` first."""
     name = resolve_backend(name)
     if name == "hf":
         from selfcorrect.rollout.hf import HFBackend
@@ -38,9 +49,9 @@ def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
         return HFBackend(
             model,
             tokenizer,
-            batch_size=cfg.get("batch_size", 256),
-            progress=cfg.get("progress", True),
-            bf16=cfg.get("bf16", False),
+            batch_size=batch_size,
+            progress=progress,
+            bf16=bf16,
         )
     if name == "vllm":
         from selfcorrect.rollout.vllm import VLLMBackend
@@ -48,7 +59,7 @@ def get_backend(name: str, model, tokenizer, cfg: dict) -> RolloutBackend:
         return VLLMBackend(
             model.name_or_path,
             tokenizer,
-            max_num_seqs=cfg.get("batch_size", 256),
-            gpu_memory_utilization=cfg.get("gpu_memory_utilization"),
+            max_num_seqs=batch_size,
+            gpu_memory_utilization=gpu_memory_utilization,
         )
     raise SelfCorrectError(f"rollout.backend: unknown backend {name!r} (known: auto, hf, vllm)")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from selfcorrect.settings import SamplingConfig
 
 
 @dataclass(frozen=True)
@@ -14,12 +17,12 @@ class Sampling:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Sampling:
+    def from_config(cls, cfg: SamplingConfig) -> Sampling:
         return cls(
-            temperature=float(cfg["temperature"]),
-            top_p=float(cfg["top_p"]),
-            max_new_tokens=int(cfg["max_new_tokens"]),
-            seed=int(cfg["seed"]),
+            temperature=float(cfg.temperature),
+            top_p=float(cfg.top_p),
+            max_new_tokens=cfg.max_new_tokens,
+            seed=cfg.seed,
         )
 
 

@@ -43,22 +43,11 @@ def collect_rollouts(
     # plain dicts: a pandas row lookup per attempt cost as much as a tiny model's generation
     keys = problems[["task", "split", "problem_id"]].to_dict("records")
     rows = []
-    for turn in range(1, turns + 1):
-        if critique and turn > 1:
-            asks = [
-                render(
-                    tokenizer,
-                    messages_for_turn(
-                        first_prompts[i], history[j], instruction, window, critique, feedback[j]
-                    ),
-                )
-                for j, (i, _) in enumerate(pairs)
-            ]
-            # its own seed stream: the feedback must not replay an attempt's random draws
-            notes = backend.generate(asks, replace(sampling, seed=sampling.seed + 1000 + turn))
-            for j, note in enumerate(notes):
-                feedback[j].append(note.text)
-        contexts = [
+
+    def conversations() -> list[str]:
+        """Every pair's conversation so far, rendered: what the model reads next (the feedback
+        call reads it before this turn's feedback is in; the attempt, after)."""
+        return [
             render(
                 tokenizer,
                 messages_for_turn(
@@ -67,6 +56,16 @@ def collect_rollouts(
             )
             for j, (i, _) in enumerate(pairs)
         ]
+
+    for turn in range(1, turns + 1):
+        if critique and turn > 1:
+            # its own seed stream: the feedback must not replay an attempt's random draws
+            notes = backend.generate(
+                conversations(), replace(sampling, seed=sampling.seed + 1000 + turn)
+            )
+            for j, note in enumerate(notes):
+                feedback[j].append(note.text)
+        contexts = conversations()
         start = time.perf_counter()
         # A distinct seed per turn: turn 2 must not replay turn 1's random draws.
         gens = backend.generate(contexts, replace(sampling, seed=sampling.seed + turn))

@@ -50,9 +50,10 @@ def json_object(text: str) -> dict:
     return value
 
 
-def stage_cfg(args, stage: str) -> dict:
+def stage_cfg(args, stage: str):
     """`--cfg` checked against the config schema's section of `stage`, as the workflow's config
-    is: unknown keys and wrong types are one-line errors, left-out keys take their defaults."""
-    from selfcorrect.config import validate_stage_cfg
+    is (unknown keys and wrong types are one-line errors, left-out keys take their defaults),
+    as the stage's typed settings (selfcorrect/settings.py)."""
+    from selfcorrect.settings import parse
 
-    return validate_stage_cfg(stage, args.cfg)
+    return parse(stage, args.cfg)

@@ -6,6 +6,8 @@ The report is one command over all of a run's results, so it is the DAG's last j
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from selfcorrect.stages import json_object
 
 
@@ -35,8 +37,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--benchmarks-dir",
-        default="logs/benchmarks",
-        help="Snakemake benchmark files: wall time per stage",
+        default=None,
+        help="Snakemake benchmark files: wall time per stage (default: the run's "
+        "logs/benchmarks, beside the results/ that holds --out-dir)",
     )
     parser.add_argument("--out-dir", required=True, help="the report's directory")
 
@@ -55,4 +58,14 @@ def run(args) -> None:
         append_rise(args.rise_metrics, args.out_dir, args.models)
     if args.scaling:
         append_scaling(args.scaling, args.out_dir, args.models or [])
-    append_provenance(args.out_dir, args.config_hash, args.benchmarks_dir, args.resolved_config)
+    bench_dir = benchmarks_dir(args.out_dir, args.benchmarks_dir)
+    append_provenance(args.out_dir, args.config_hash, bench_dir, args.resolved_config)
+
+
+def benchmarks_dir(out_dir: str, given: str | None) -> str:
+    """`given`, else the run's logs/benchmarks/ found from the report's own directory
+    (<run>/results/report -> <run>/logs/benchmarks): the rule passes only paths Snakemake can
+    prefix, so a workflow used as a module with a `prefix:` reads its own benchmarks."""
+    if given is not None:
+        return given
+    return str(PurePath(out_dir).parent.parent / "logs" / "benchmarks")

@@ -22,6 +22,8 @@ from selfcorrect.stages import json_object, stage_cfg
 if TYPE_CHECKING:
     import pandas as pd
 
+    from selfcorrect.settings import RiseImproveConfig
+
 log = logging.getLogger(__name__)
 LOADS_MODEL = True
 
@@ -47,7 +49,7 @@ def visited_states(rollouts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
 
 
 def sampled_candidates(
-    states: pd.DataFrame, model_dir: str, cfg: dict, source: str, device="auto"
+    states: pd.DataFrame, model_dir: str, cfg: RiseImproveConfig, source: str, device="auto"
 ) -> pd.DataFrame:
     """N samples from a model at every state (best-of-N self-distillation, or a teacher)."""
     from selfcorrect.models.load import load_model
@@ -55,13 +57,13 @@ def sampled_candidates(
     from selfcorrect.rollout.backend import Sampling
 
     # vLLM loads the weights itself: the transformers copy then stays off the GPU
-    hf = resolve_backend(cfg["backend"]) == "hf"
+    hf = resolve_backend(cfg.backend) == "hf"
     model, tokenizer = load_model(model_dir, device=device if hf else "cpu")
-    backend = get_backend(cfg["backend"], model, tokenizer, {"batch_size": cfg["batch_size"]})
-    n = cfg["best_of"]
+    backend = get_backend(cfg.backend, model, tokenizer, cfg.batch_size)
+    n = cfg.best_of
     contexts = [c for c in states["context"] for _ in range(n)]
     sampling = Sampling(
-        temperature=cfg["temperature"], max_new_tokens=cfg["max_new_tokens"], seed=cfg["seed"]
+        temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed
     )
     gens = backend.generate(contexts, sampling)
     cands = states.loc[states.index.repeat(n)].reset_index(drop=True)
@@ -111,10 +113,10 @@ def run(args) -> None:
         read_parquet(args.rollouts, "rollouts"), read_parquet(args.labels, "labels")
     )
     states = states_before_success(visited)
-    target1 = cfg["turn1_target"]
+    target1 = cfg.turn1_target
     on_policy = target1 == "on_policy"
     sampled = states[states["turn"] > 1] if on_policy else states
-    teacher = cfg["teacher"]
+    teacher = cfg.teacher
     if teacher == "self":
         cands = sampled_candidates(sampled, model_dir, cfg, "self", device)
     elif teacher == "solver":
@@ -133,7 +135,7 @@ def run(args) -> None:
             [on_policy_targets(states[states["turn"] == 1]), cands], ignore_index=True
         )
     kept = stop_at_first_success(cands.drop(columns="completion"))
-    selected = select_actions(kept, cfg["selection"]).assign(iteration=iteration)
+    selected = select_actions(kept, cfg.selection).assign(iteration=iteration)
     log.info(
         "episodes stopped at their first success: %d of %d visited states kept (turn-1 target: %s)",
         kept[["problem_id", "sample", "turn"]].drop_duplicates().shape[0],
@@ -147,6 +149,6 @@ def run(args) -> None:
         len(states),
         len(cands),
         len(selected),
-        cfg["selection"],
+        cfg.selection,
         selected["reward"].mean() if len(selected) else float("nan"),
     )

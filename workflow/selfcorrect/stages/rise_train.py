@@ -30,10 +30,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
+    from dataclasses import asdict
+
     from selfcorrect.artifacts import read_parquet
     from selfcorrect.models.card import trained_model_files
     from selfcorrect.models.load import load_model
     from selfcorrect.train import distributed
+    from selfcorrect.train.losses import LossConfig
     from selfcorrect.train.rise import train_rise
     from selfcorrect.train.rise_data import aggregate
 
@@ -44,7 +47,9 @@ def run(args) -> None:
         policy, tokenizer = load_model(init_dir, device=args.device)
     # plain PyTorch on one process, DeepSpeed ZeRO when launched on several
     trainer = distributed.setup(policy, cfg, args.distributed)
-    telemetry = train_rise(trainer, tokenizer, data, cfg)
+    telemetry = train_rise(
+        trainer, tokenizer, data, cfg, f"rise_{cfg.loss}", LossConfig(k=1, tau=cfg.tau)
+    )
     trainer.save_pretrained(
         tokenizer,
         out,
@@ -52,7 +57,7 @@ def run(args) -> None:
             telemetry,
             out=out,
             method="rise",
-            cfg={"rise_train": cfg},
+            cfg={"rise_train": asdict(cfg)},
             init=init_dir,
             data=", ".join(f"`{p}`" for p in data_paths),
         ),

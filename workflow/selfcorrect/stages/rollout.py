@@ -39,17 +39,17 @@ def run(args) -> None:
     from selfcorrect.tasks import get_task
 
     cfg = stage_cfg(args, "rollout")
-    task_cfg, rollout_cfg, sampling_cfg = cfg["task_cfg"], cfg["rollout"], cfg["sampling"]
+    task_cfg, engine, samples = cfg.task_cfg, cfg.rollout, cfg.sampling.samples
     problems = read_parquet(args.problems, "problems")
-    if rollout_cfg.get("limit"):
-        problems = problems.head(rollout_cfg["limit"])
+    if engine.limit is not None:
+        problems = problems.head(engine.limit)
     task = get_task(problems_task(problems, args.problems))
     # vLLM loads the weights itself: the transformers copy then stays off the GPU
-    hf = resolve_backend(rollout_cfg["backend"]) == "hf"
+    hf = resolve_backend(engine.backend) == "hf"
     model, tokenizer = load_model(args.model, device=args.device if hf else "cpu")
-    backend = get_backend(rollout_cfg["backend"], model, tokenizer, rollout_cfg)
+    backend = get_backend(engine.backend, model, tokenizer, engine.batch_size)
     log.info("%s engine%s", backend.name, f" on {model.device}" if hf else "")
-    sampling, samples = Sampling.from_config(sampling_cfg), int(sampling_cfg["samples"])
+    sampling = Sampling.from_config(cfg.sampling)
     prompts = [task.first_prompt(q, task_cfg) for q in problems["question"]]
     rollouts = collect_rollouts(
         backend,
@@ -57,12 +57,12 @@ def run(args) -> None:
         problems,
         prompts,
         task.instruction(task_cfg),
-        turns=rollout_cfg["turns"],
+        turns=engine.turns,
         samples=samples,
         sampling=sampling,
         model_name=args.name,
-        window=rollout_cfg.get("window", 0),
-        critique=task_cfg.get("critique_instruction", ""),
+        window=engine.window,
+        critique=task.critique(task_cfg),
     )
     write_parquet(rollouts, args.out, "rollouts")
     truncated = (rollouts["finish_reason"] == "length").mean()
@@ -71,7 +71,7 @@ def run(args) -> None:
         len(rollouts),
         len(problems),
         samples,
-        rollout_cfg["turns"],
+        engine.turns,
         100 * truncated,
         args.out,
     )

@@ -63,6 +63,7 @@ def offline_starts(rollouts_path: str | None, labels_path: str | None) -> pd.Dat
 def run(args) -> None:
     """Train the policy from `--init` against the reference `--ref`, both on `args.device`
     (selfcorrect/device.py: under torchrun, each rank's GPU)."""
+    from dataclasses import asdict
     from pathlib import Path
 
     from selfcorrect.artifacts import problems_task, read_parquet
@@ -76,7 +77,7 @@ def run(args) -> None:
 
     given = stage_cfg(args, "score")
     method, init_dir, ref_dir, problems_path = args.method, args.init, args.ref, args.problems
-    task_cfg, cfg = given["task_cfg"], given["score"]
+    task_cfg, cfg = given.task_cfg, given.score
     offline_rollouts, offline_labels, out = args.offline_rollouts, args.offline_labels, args.out
     device = args.device
     if method not in LOSSES:
@@ -125,7 +126,7 @@ def run(args) -> None:
             telemetry,
             out=out,
             method=method,
-            cfg={"task_cfg": task_cfg, "score": cfg},
+            cfg=asdict(given),
             init=init_dir,
             data=data,
         ),

@@ -24,10 +24,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
+    from dataclasses import asdict
+
     from selfcorrect.artifacts import read_parquet
     from selfcorrect.models.card import trained_model_files
     from selfcorrect.models.load import load_model
     from selfcorrect.train import distributed
+    from selfcorrect.train.losses import LossConfig
     from selfcorrect.train.rise import train_rise
 
     cfg = stage_cfg(args, "sft")
@@ -35,7 +38,7 @@ def run(args) -> None:
     with distributed.partitioned(args.distributed):  # ZeRO-3: built partitioned across ranks
         policy, tokenizer = load_model(args.init, device=args.device)
     trainer = distributed.setup(policy, cfg, args.distributed)
-    telemetry = train_rise(trainer, tokenizer, data, cfg, loss="sft")
+    telemetry = train_rise(trainer, tokenizer, data, cfg, "sft", LossConfig(k=1))
     trainer.save_pretrained(
         tokenizer,
         args.out,
@@ -43,7 +46,7 @@ def run(args) -> None:
             telemetry,
             out=args.out,
             method="sft",
-            cfg={"baselines_train": cfg},
+            cfg={"baselines_train": asdict(cfg)},
             init=args.init,
             data=f"`{args.data}`",
         ),

@@ -14,11 +14,13 @@ artifact, and says how a problem is put to the model and how it is graded:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
+from selfcorrect.tasks.sources import Field, Records, load_records
 
 MATH_PROMPT = (
     "You are a math expert. When you respond, respond only with the Solution of the final "
@@ -49,10 +51,20 @@ class Task:
     reward: ClassVar[str]  # "exact", "math" or "code": the verifier in selfcorrect.rewards
     prompt_template: ClassVar[str] = "{question}"
     correction_instruction: ClassVar[str] = MATH_CORRECTION
+    # where `records` reads when the task config names no source (tasks/sources.py)
+    default_source: ClassVar[dict | None] = None
 
     def problems(self, split: str, cfg: dict) -> pd.DataFrame:
         """Return the split's problems with the PROBLEMS artifact columns."""
         raise NotImplementedError
+
+    def records(self, split: str, cfg: dict, required: Sequence[Field], **options) -> Records:
+        """The rows of `split` from the source the task config names, else `default_source`,
+        each holding the `required` fields (`options`: load_records's, e.g. split_filter)."""
+        check_split(split)
+        return load_records(
+            cfg, split, task=self.name, default=self.default_source, required=required, **options
+        )
 
     def references(self, problems: pd.DataFrame) -> list[str]:
         """What the verifier grades each problem's completions against, in row order: the
@@ -67,6 +79,11 @@ class Task:
     def instruction(self, cfg: dict | None = None) -> str:
         """The self-correction instruction appended after each attempt."""
         return (cfg or {}).get("correction_instruction") or self.correction_instruction
+
+    def critique(self, cfg: dict | None = None) -> str:
+        """The prompt for the model's feedback before each later attempt (the
+        `self_refine_critique` baseline sets it), or "" for none."""
+        return (cfg or {}).get("critique_instruction") or ""
 
 
 _REGISTRY: dict[str, type[Task]] = {}

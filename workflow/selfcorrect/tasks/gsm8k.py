@@ -13,8 +13,8 @@ import json
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.tasks.base import MATH_CORRECTION, MATH_PROMPT, Task, check_split, register_task
-from selfcorrect.tasks.sources import load_records, problems_frame
+from selfcorrect.tasks.base import MATH_CORRECTION, MATH_PROMPT, Task, register_task
+from selfcorrect.tasks.sources import problems_frame
 
 DEFAULT_SOURCE = {"source": "openai/gsm8k", "hub_config": "main"}
 MARKER = "####"
@@ -35,12 +35,10 @@ class GSM8K(Task):
     reward = "math"
     prompt_template = MATH_PROMPT
     correction_instruction = MATH_CORRECTION
+    default_source = DEFAULT_SOURCE
 
     def problems(self, split: str, cfg: dict) -> pd.DataFrame:
-        check_split(split)
-        records = load_records(
-            cfg, split, task=self.name, default=DEFAULT_SOURCE, required=("question", "answer")
-        )
+        records = self.records(split, cfg, ("question", "answer"))
         rows = []
         for index, record in enumerate(records):
             parts = split_answer(str(record["answer"]))

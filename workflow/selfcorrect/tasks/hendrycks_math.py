@@ -22,8 +22,8 @@ import json
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.tasks.base import MATH_CORRECTION, MATH_PROMPT, Task, check_split, register_task
-from selfcorrect.tasks.sources import load_records, problems_frame
+from selfcorrect.tasks.base import MATH_CORRECTION, MATH_PROMPT, Task, register_task
+from selfcorrect.tasks.sources import problems_frame
 
 DEFAULT_SOURCE = {"sources": {"test": "HuggingFaceH4/MATH-500"}}
 BOX_COMMANDS = ("\\boxed", "\\fbox")
@@ -66,12 +66,10 @@ class HendrycksMath(Task):
     reward = "math"
     prompt_template = MATH_PROMPT
     correction_instruction = MATH_CORRECTION
+    default_source = DEFAULT_SOURCE
 
     def problems(self, split: str, cfg: dict) -> pd.DataFrame:
-        check_split(split)
-        records = load_records(
-            cfg, split, task=self.name, default=DEFAULT_SOURCE, required=("problem", "solution")
-        )
+        records = self.records(split, cfg, ("problem", "solution"))
         rows = [
             self._row(record, index, split, records.origin) for index, record in enumerate(records)
         ]

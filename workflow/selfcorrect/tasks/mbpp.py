@@ -25,8 +25,8 @@ from collections.abc import Callable
 import pandas as pd
 
 from selfcorrect.errors import SelfCorrectError
-from selfcorrect.tasks.base import CODE_CORRECTION, Task, check_split, register_task
-from selfcorrect.tasks.sources import load_records, problems_frame
+from selfcorrect.tasks.base import CODE_CORRECTION, Task, register_task
+from selfcorrect.tasks.sources import problems_frame
 
 DEFAULT_SOURCE = {"source": "google-research-datasets/mbpp", "hub_config": "full"}
 TASK_IDS = {"test": range(11, 511), "train": range(601, 975)}
@@ -120,8 +120,9 @@ def task_number(record: dict) -> int:
 
 
 def in_split(split: str):
-    ids = TASK_IDS[split]
-    return lambda record: task_number(record) in ids
+    """Whether a record of the one-file dataset is of `split` (looked up per record, so an
+    unknown split is refused by `Task.records` first)."""
+    return lambda record: task_number(record) in TASK_IDS[split]
 
 
 @register_task
@@ -130,15 +131,13 @@ class MBPP(Task):
     reward = "code"
     prompt_template = MBPP_PROMPT
     correction_instruction = CODE_CORRECTION
+    default_source = DEFAULT_SOURCE
 
     def problems(self, split: str, cfg: dict) -> pd.DataFrame:
-        check_split(split)
-        records = load_records(
-            cfg,
+        records = self.records(
             split,
-            task=self.name,
-            default=DEFAULT_SOURCE,
-            required=("task_id", ("text", "prompt"), "code", "test_list"),
+            cfg,
+            ("task_id", ("text", "prompt"), "code", "test_list"),
             split_filter=in_split(split),
         )
         rows = [self._row(record, split, records.origin) for record in records]

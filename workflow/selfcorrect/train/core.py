@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from selfcorrect.artifacts import atomic_path
+from selfcorrect.settings import OptimConfig
 from selfcorrect.train.fingerprint import differences
 
 log = logging.getLogger(__name__)
@@ -88,20 +89,20 @@ def pack(
     return input_ids.to(device), attention.to(device), completion.to(device)
 
 
-def build_optimizer(model, cfg: dict):
+def build_optimizer(model, cfg: OptimConfig):
     """AdamW with linear warm-up to a constant rate (the paper: Adam, constant lr)."""
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
-        lr=cfg["lr"],
+        lr=cfg.lr,
         betas=(0.9, 0.99),
-        weight_decay=cfg["weight_decay"],
+        weight_decay=cfg.weight_decay,
     )
     return opt, warmup_schedule(opt, cfg)
 
 
-def warmup_schedule(optimizer, cfg: dict):
+def warmup_schedule(optimizer, cfg: OptimConfig):
     """Linear warm-up over `warmup_steps`, then constant (also bound to DeepSpeed's optimizer)."""
-    warmup = max(1, cfg["warmup_steps"])
+    warmup = max(1, cfg.warmup_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
 
 
@@ -135,14 +136,26 @@ def save_checkpoint(
                 "scheduler": scheduler.state_dict(),
                 "state": asdict(state),
                 "fingerprint": fingerprint,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "python": random.getstate(),
-                    "numpy": np.random.get_state(),
-                },
+                "rng": rng_state(),
             },
             tmp,
         )
+
+
+def rng_state() -> dict:
+    """This process's random states (torch, Python, numpy), as a checkpoint keeps them."""
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+
+
+def restore_rng(state: dict) -> None:
+    """Put back what `rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
 
 
 def load_checkpoint(
@@ -161,9 +174,7 @@ def load_checkpoint(
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
+    restore_rng(ckpt["rng"])
     state = TrainState(**ckpt["state"])
     log.info("resumed from %s at step %d", file, state.step)
     return state

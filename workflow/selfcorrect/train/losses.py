@@ -1,6 +1,10 @@
 """SCoRe and RISE losses as pure functions over tensors (docs/methods.md, which states every
 equation as implemented).
 
+One module of over 300 lines on purpose: docs/methods.md cites each equation's function here by
+name, and the losses are built from the same pieces (KL estimators, advantages, the NLL
+variants, the registry), so every equation reads beside the pieces it uses.
+
 Conventions shared by every function here:
 
 - token tensors are ``[N, L]``: N attempts (sequences), L token positions;
@@ -193,7 +197,9 @@ class AttemptBatch:
 
 @dataclass
 class LossConfig:
-    """Hyperparameters of the SCoRe losses (defaults: the paper's MATH run)."""
+    """Hyperparameters of the SCoRe and RISE losses. The defaults are the paper's MATH run for
+    calling a loss directly and equal the config schema's (tests/unit/test_settings.py); the
+    trainers pass every value from their typed settings (train/score.py: `loss_config`)."""
 
     k: int  # samples per problem (K); attempts are problem-major, N = P*K
     alpha: float = 10.0  # Stage II shaping bonus α on r2 − r1 (paper: 10; α = 0 is the ablation)
@@ -362,7 +368,7 @@ def single_turn(
     stats = _rl_stats(pg, kl_loss, reward_t1=attempt1.reward, kl_t1=kl1, adv_abs_t1=adv1.abs())
     if attempt2 is not None:
         with torch.no_grad():
-            kl2 = attempt_kl(attempt2.logp, attempt2.ref_logp, attempt2.mask, config.kl_estimator)
+            _, kl2 = _attempt_terms(attempt2, None, config)
         stats.update(reward_t2=_mean(attempt2.reward), kl_t2=_mean(kl2))
     return pg + kl_loss, stats
 

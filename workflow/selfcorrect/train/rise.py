@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from selfcorrect import tracking
 from selfcorrect.device import autocast
+from selfcorrect.settings import FinetuneConfig
 from selfcorrect.train import core, distributed
 from selfcorrect.train.losses import TOKEN_MEAN_LOSSES, AttemptBatch, LossConfig, get_loss
 
@@ -75,28 +76,31 @@ def reduce_stats(
 
 
 def train_rise(
-    trainer, tokenizer, data: pd.DataFrame, cfg: dict, loss: str | None = None
+    trainer,
+    tokenizer,
+    data: pd.DataFrame,
+    cfg: FinetuneConfig,
+    loss_name: str,
+    config: LossConfig,
 ) -> pd.DataFrame:
     """Fine-tune `trainer`'s model (train/distributed.py: `setup`) in place on `data`
-    (RISE_DATA rows); return per-step telemetry. `loss` names another registered loss on the
-    same rows (the SFT baselines pass "sft")."""
+    (RISE_DATA rows) with the registered loss `loss_name` (RISE: rise_rwr or rise_awr; the
+    SFT baselines: sft) under `config`; return per-step telemetry."""
     if data.empty:
         log.warning("no improved actions selected: the model is left unchanged")
         return pd.DataFrame(columns=["step", "epoch", "loss"])
     policy, t = trainer.model, trainer
-    torch.manual_seed(cfg["seed"])
-    rng = np.random.default_rng(cfg["seed"])
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
     prompts, actions = encode(tokenizer, data)
     group = torch.tensor(pd.factorize(data["problem_id"])[0])
     reward = torch.tensor(data["reward"].to_numpy(), dtype=torch.float32)
-    loss_name = loss or f"rise_{cfg['loss']}"
     loss_fn = get_loss(loss_name)
-    config = LossConfig(k=1, tau=cfg.get("tau", 0.4))
     device = t.device  # the policy's (on N processes, this rank's GPU)
     policy.train()
     rows, step = [], 0
-    for epoch in range(cfg["epochs"]):
-        batches = problem_batches(data, cfg["problems_per_batch"], rng)
+    for epoch in range(cfg.epochs):
+        batches = problem_batches(data, cfg.problems_per_batch, rng)
         for idx in tqdm(batches, desc=f"rise epoch {epoch + 1}", disable=not t.is_main):
             start = time.perf_counter()
             idx, share = rank_share(idx, group, t.rank, t.world)
@@ -104,7 +108,7 @@ def train_rise(
             ids, attention, mask = core.pack(
                 here, [actions[i] for i in idx], tokenizer.pad_token_id, device
             )
-            with autocast(device, cfg["bf16"]):  # only the actions' tokens are scored
+            with autocast(device, cfg.bf16):  # only the actions' tokens are scored
                 logp = core.token_logprobs(policy, ids, attention, core.first_completion(here))
             # `group` and `reward` stay on the host for the bookkeeping; the batch's go along
             batch = AttemptBatch(

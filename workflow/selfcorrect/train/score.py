@@ -1,5 +1,8 @@
 """SCoRe recipe: on-policy two-attempt REINFORCE, Stage I or Stage II (Kumar et al., 2024).
 
+One module of over 300 lines on purpose: a recipe is read top to bottom as one flat loop (as
+torchtune's are), and its steps share the recipe's state (settings, trainer, backend, data).
+
 One flat loop, top to bottom. Each step:
   1. take the next P training problems (the step fixes the data position and every seed);
   2. sample K first attempts from the current policy, then K second attempts that read them
@@ -23,7 +26,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,7 @@ from selfcorrect.methods import STAGE2
 from selfcorrect.rewards import get_verifier
 from selfcorrect.rollout import get_backend
 from selfcorrect.rollout.backend import Generation, Sampling
+from selfcorrect.settings import ScoreConfig
 from selfcorrect.train import core, distributed, fingerprint
 from selfcorrect.train.losses import AttemptBatch, LossConfig, get_loss
 
@@ -79,10 +83,23 @@ def group_ids(rollouts: list[Rollout]) -> list[int]:
     return [index.setdefault(group_key(r), len(index)) for r in rollouts]
 
 
+def loss_config(cfg: ScoreConfig) -> LossConfig:
+    """The loss hyperparameters of a run's settings (a method ignores those it never reads:
+    selfcorrect/methods.py)."""
+    return LossConfig(
+        k=cfg.samples,
+        alpha=cfg.alpha,
+        beta1=cfg.beta1,
+        beta2=cfg.beta2,
+        kl_estimator=cfg.kl_estimator,
+        credit=cfg.credit,
+    )
+
+
 class ScoreRecipe:
     def __init__(
         self,
-        cfg: dict,
+        cfg: ScoreConfig,
         method: str,
         policy,
         reference,
@@ -99,9 +116,9 @@ class ScoreRecipe:
         # plain PyTorch on one process, DeepSpeed ZeRO on several; `policy` runs the forward
         # (the DeepSpeed engine there), `trainer.module` is the model itself
         self.trainer = distributed.setup(policy, cfg, distributed_cfg)
-        if cfg["problems_per_step"] < self.trainer.world:
+        if cfg.problems_per_step < self.trainer.world:
             raise SelfCorrectError(
-                f"score.problems_per_step: {cfg['problems_per_step']} is "
+                f"score.problems_per_step: {cfg.problems_per_step} is "
                 f"fewer than the {self.trainer.world} processes"
             )
         # the frozen reference: under ZeRO-3 partitioned like the policy (train/distributed.py)
@@ -116,15 +133,7 @@ class ScoreRecipe:
         self.offline = self.group_offline(offline_starts)
         self.verify = get_verifier(task.reward)
         self.references = task.references(self.problems)  # answers; test specs for code
-        # a method's config holds only the settings it reads (rules/common.smk)
-        self.loss_config = LossConfig(
-            k=cfg["samples"],
-            alpha=cfg.get("alpha", 0.0),
-            beta1=cfg["beta1"],
-            beta2=cfg.get("beta2", 0.0),
-            kl_estimator=cfg["kl_estimator"],
-            credit=cfg.get("credit", "per_attempt"),
-        )
+        self.loss_config = loss_config(cfg)
         self.two_attempts = method != "single_turn"
         self.instruction = task.instruction(task_cfg)
         self.first_prompts = [task.first_prompt(q, task_cfg) for q in self.problems["question"]]
@@ -134,16 +143,13 @@ class ScoreRecipe:
         # memory to training, which shares the device.
         self.backend = (
             get_backend(
-                cfg.get("backend", "hf"),
+                cfg.backend,
                 policy,
                 tokenizer,
-                {
-                    "batch_size": cfg["generation_batch_size"],
-                    "progress": False,
-                    "gpu_memory_utilization": 0.3,
-                    # opt-in (score.sample_bf16): it changes the sampled tokens
-                    "bf16": cfg.get("sample_bf16", False),
-                },
+                batch_size=cfg.generation_batch_size,
+                progress=False,
+                gpu_memory_utilization=0.3,
+                bf16=cfg.sample_bf16,  # opt-in: it changes the sampled tokens
             )
             if self.trainer.is_main
             else None
@@ -152,7 +158,7 @@ class ScoreRecipe:
         # model and data files, on the main process only (a 15 GB model takes 16-33 s here),
         # and the resolved configuration is added; a checkpoint of other inputs is not resumed.
         digests = inputs() if inputs is not None and self.trainer.is_main else {}
-        config = fingerprint.config_digest({"method": method, "task_cfg": task_cfg, **cfg})
+        config = fingerprint.config_digest({"method": method, "task_cfg": task_cfg, **asdict(cfg)})
         self.fingerprint = {**self.trainer.broadcast(digests), "config": config}
         self.best_state: dict | None = None
 
@@ -168,25 +174,25 @@ class ScoreRecipe:
     # -- one step's data --------------------------------------------------------------------
     def step_problems(self, step: int) -> list[int]:
         """P problem indices; each epoch is a fresh seeded permutation (resume-exact)."""
-        n, p = len(self.problems), self.cfg["problems_per_step"]
+        n, p = len(self.problems), self.cfg.problems_per_step
         out = []
         for i in range(step * p, (step + 1) * p):
             epoch, pos = divmod(i, n)
-            perm = np.random.default_rng([self.cfg["seed"], epoch]).permutation(n)
+            perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
             out.append(int(perm[pos]))
         return out
 
     def sampling(self, step: int, turn: int) -> Sampling:
         return Sampling(
-            temperature=self.cfg["temperature"],
+            temperature=self.cfg.temperature,
             top_p=1.0,
-            max_new_tokens=self.cfg["max_new_tokens"],
-            seed=self.cfg["seed"] * 1_000_003 + step * 10 + turn,
+            max_new_tokens=self.cfg.max_new_tokens,
+            seed=self.cfg.seed * 1_000_003 + step * 10 + turn,
         )
 
     def method_at(self, step: int) -> str:
         """Stage II may interleave Stage I steps (`interleave_stage1_every`, 0 = never)."""
-        every = self.cfg.get("interleave_stage1_every", 0)
+        every = self.cfg.interleave_stage1_every
         if self.method == "score_stage2" and every and (step + 1) % every == 0:
             return "score_stage1"
         return self.method
@@ -195,7 +201,7 @@ class ScoreRecipe:
         return self.verify(gen.text, self.references[problem]).reward
 
     def collect(self, step: int, batch: list[int]) -> list[Rollout]:
-        k = self.cfg["samples"]
+        k = self.cfg.samples
         pairs = [(i, s) for i in batch for s in range(k)]
         ctx1 = [
             render(self.tokenizer, messages_for_turn(self.first_prompts[i], [], ""))
@@ -231,14 +237,14 @@ class ScoreRecipe:
         """Stage II's extra starting states: base-model first attempts, up to K per problem
         (the base rollouts may hold fewer; `update` groups them by problem whatever their
         number)."""
-        n_off = round(self.cfg.get("offline_starts", 0) * self.cfg["problems_per_step"])
+        n_off = round(self.cfg.offline_starts * self.cfg.problems_per_step)
         if not self.offline or n_off == 0:
             return []
-        rng = random.Random(self.cfg["seed"] * 7919 + step)
+        rng = random.Random(self.cfg.seed * 7919 + step)
         pids = rng.sample(sorted(self.offline), n_off)
         out = []
         for pid in pids:
-            for text, reward in self.offline[pid][: self.cfg["samples"]]:
+            for text, reward in self.offline[pid][: self.cfg.samples]:
                 gen = Generation(text, 0, 0, "stop")
                 out.append(Rollout(self.index[pid], gen, None, reward, 0.0, offline=True))
         return out
@@ -255,7 +261,7 @@ class ScoreRecipe:
         device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
         ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id, device)
         start = core.first_completion(prompts)  # the losses read completion tokens only
-        with autocast(device, self.cfg["bf16"]):
+        with autocast(device, self.cfg.bf16):
             logp = core.token_logprobs(self.policy, ids, attention, start)
             with torch.no_grad():
                 ref_logp = core.token_logprobs(self.reference, ids, attention, start)
@@ -275,7 +281,7 @@ class ScoreRecipe:
         its first with weight 0, because every backward under ZeRO is a collective."""
         t = self.trainer
         groups = distributed.shard(problem_groups(rollouts), t.rank, t.world)
-        per_micro = self.cfg["micro_batch_problems"]
+        per_micro = self.cfg.micro_batch_problems
         micros = [
             [r for g in groups[s : s + per_micro] for r in g]
             for s in range(0, len(groups), per_micro)
@@ -358,7 +364,7 @@ class ScoreRecipe:
 
     def train(self) -> pd.DataFrame:
         state = self.setup()
-        steps = self.cfg["steps"]
+        steps = self.cfg.steps
         bar = tqdm(
             range(state.step, steps),
             initial=state.step,
@@ -377,15 +383,15 @@ class ScoreRecipe:
                 r2=f"{row.get('reward_t2', 0):.2f}",
                 edit=f"{row.get('edit_rate', 0):.2f}",
             )
-            if state.step % self.cfg["checkpoint_every"] == 0 or state.step == steps:
+            if state.step % self.cfg.checkpoint_every == 0 or state.step == steps:
                 self.trainer.save_checkpoint(self.checkpoint_dir, state, self.fingerprint)
         self.restore_kept(state)
         return pd.DataFrame(state.telemetry)
 
     def keep_best(self, state: core.TrainState, row: dict) -> None:
         """Track the best moving-average training reward (one step's reward is noisy)."""
-        width = self.cfg["best_window"]
-        if self.cfg["keep"] != "best" or len(state.telemetry) < min(width, self.cfg["steps"]):
+        width = self.cfg.best_window
+        if self.cfg.keep != "best" or len(state.telemetry) < min(width, self.cfg.steps):
             return  # a partial window is one noisy step, not a trend
         window = [self.train_reward(r) for r in state.telemetry[-width:]]
         score = float(np.mean(window))
@@ -398,7 +404,7 @@ class ScoreRecipe:
 
     def restore_kept(self, state: core.TrainState) -> None:
         # every rank takes the same branch (the telemetry is the same on all of them)
-        if self.cfg["keep"] == "best" and state.best_step >= 0:
+        if self.cfg.keep == "best" and state.best_step >= 0:
             self.trainer.load_full_state_dict(self.best_state)
             log.info(
                 "kept step %d (moving-average training reward %.3f)",
