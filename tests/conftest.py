@@ -19,7 +19,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # tests/slurm/local_slurm.sh, between Slurm tests), scontrol retries for MessageTimeout (10 s):
 # 9 s of every dry run. Every test but the Slurm ones gets the same configuration with a 1-s
 # MessageTimeout; tests/workflow/test_slurm.py talks to the system's (the `slurm_conf` fixture).
-SLURM_CONF = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+# The system's, kept in the environment: pytest-xdist's workers inherit the copy set below.
+SLURM_CONF = os.environ.setdefault(
+    "SELFCORRECT_SYSTEM_SLURM_CONF", os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+)
 
 
 def _quick_failing_slurm_conf(conf: str) -> str:

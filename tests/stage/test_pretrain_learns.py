@@ -12,7 +12,6 @@ from selfcorrect.tasks import get_task
 
 @pytest.mark.slow
 def test_pretraining_crosses_the_phase_transition():
-    torch.set_num_threads(2)
     pre = {"steps": 800, "eval_every": 200, "eval_problems": 128, "eval_max_new_tokens": 32}
     cfg = parse("base-model", {"task": "arith", "base_model": {"pretrain": pre}})
     base, task, task_cfg = cfg.base_model, get_task("arith"), cfg.task_cfg
