@@ -25,6 +25,7 @@ GPU_TYPE=${GPU_TYPE:-a100}
 WITH_DBD=${WITH_DBD:-0}
 NODE=$(hostname -s)
 CONF=/etc/slurm
+export SLURM_CONF=$CONF/slurm.conf   # the daemons and clients below use the config written here
 FAKEGPU_DIR=/var/lib/slurm/fakegpu
 DBPASS=${DBPASS:-slurmdbpass}
 
