@@ -19,7 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # tests/slurm/local_slurm.sh, between Slurm tests), scontrol retries for MessageTimeout (10 s):
 # 9 s of every dry run. Every test but the Slurm ones gets the same configuration with a 1-s
 # MessageTimeout; tests/workflow/test_slurm.py talks to the system's (the `slurm_conf` fixture).
-# The system's, kept in the environment: pytest-xdist's workers inherit the copy set below.
+# The system's path is kept in the environment, since pytest-xdist's workers inherit the copy's
+# as SLURM_CONF.
 SLURM_CONF = os.environ.setdefault(
     "SELFCORRECT_SYSTEM_SLURM_CONF", os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
 )

@@ -21,8 +21,8 @@ LINES = {
 
 
 def load_curves(files: list[str | Path]) -> dict[str, dict[str, list[dict]]]:
-    """{benchmark: {model: [{budget, parallel, sequential}, …]}} from `selfcorrect scaling`
-    files."""
+    """{benchmark: {model: [{budget, parallel, sequential, problems}, …]}} from `selfcorrect
+    scaling` files (`problems` is absent from files written before curves recorded it)."""
     out: dict[str, dict[str, list[dict]]] = {}
     for path in files:
         try:
