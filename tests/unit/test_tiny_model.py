@@ -6,7 +6,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from selfcorrect.config import task_config
 from selfcorrect.conversation import messages_for_turn, render
-from selfcorrect.models.pretrain import collate, encode_conversation, lr_at
+from selfcorrect.models.pretrain import (
+    backward,
+    collate,
+    encode_conversation,
+    length_buckets,
+    lr_at,
+)
 from selfcorrect.models.tiny import build_model, build_tokenizer
 from selfcorrect.settings import TinyConfig, parse
 from selfcorrect.tasks import arith
@@ -45,6 +51,28 @@ def test_collate_masks_padding_and_prompts():
     assert input_ids.tolist() == [[1, 5, 6, 2], [1, 7, 0, 0]]
     assert attention.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert labels.tolist() == [[-100, -100, 6, 2], [-100, 7, -100, -100]]
+
+
+def test_length_buckets_give_the_gradient_of_the_padded_batch():
+    tok, cfg = build_tokenizer(), task_config("arith", {})
+    rng = random.Random(0)
+    batch = [encode_conversation(tok, arith.sft_transcript(rng, cfg, "recheck")) for _ in range(64)]
+    buckets = length_buckets(batch)
+    assert len(buckets) > 1 and sorted(map(len, buckets)) != [64]
+    assert all(
+        max(map(len, b)) <= 1.5 * min(map(len, b)) for b in ([i for i, _ in b] for b in buckets)
+    )
+    torch.manual_seed(0)
+    model = build_model(tok, TINY)
+    input_ids, attention, labels = collate(batch, tok.pad_token_id)
+    whole = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+    whole.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    loss, tokens = backward(model, batch, tok.pad_token_id, bf16=False)
+    assert abs(loss - whole.item()) < 1e-5 and tokens == attention.sum().item()
+    for p, g in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-4)
 
 
 def test_schedule_warms_up_then_decays_to_a_tenth():

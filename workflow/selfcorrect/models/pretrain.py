@@ -57,6 +57,40 @@ def collate(
     return input_ids.to(device), attention.to(device), labels.to(device)
 
 
+def length_buckets(encoded: list, spread: float = 1.5) -> list[list]:
+    """The batch as micro-batches of similar length: sorted by length, a new one starting where
+    a sequence is more than `spread` times the current one's shortest. Padding every sequence
+    to the batch's longest spent about half of pre-training's compute on padding (`arith`'s
+    transcripts are 33 tokens at the median and 111 at most)."""
+    buckets: list[list] = []
+    for item in sorted(encoded, key=lambda e: len(e[0])):
+        if not buckets or len(item[0]) > spread * len(buckets[-1][0][0]):
+            buckets.append([])
+        buckets[-1].append(item)
+    return buckets
+
+
+def backward(model, batch: list, pad_id: int, bf16: bool) -> tuple[float, int]:
+    """Accumulate the gradient of the batch's loss (the mean over all its target tokens) over
+    length buckets; return the loss and the number of tokens computed on."""
+    device = model_device(model)
+    targets = sum(sum(mask[1:]) for _, mask in batch)  # the labels the model shifts by one
+    loss, tokens = 0.0, 0
+    for bucket in length_buckets(batch):
+        input_ids, attention, labels = collate(bucket, pad_id, device)
+        with autocast(device, bf16):
+            part = model(
+                input_ids=input_ids,
+                attention_mask=attention,
+                labels=labels,
+                num_items_in_batch=targets,
+            ).loss
+        part.backward()
+        loss += part.item()
+        tokens += attention.sum().item()
+    return loss, tokens
+
+
 def lr_at(step: int, cfg: PretrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     peak, warmup, total = cfg.lr, cfg.warmup_steps, cfg.steps
@@ -79,27 +113,23 @@ def pretrain(
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay
     )
-    device = model_device(model)
     records = []
     model.train()
     bar = tqdm(range(cfg.steps), desc="pretrain")
     for step in bar:
         start = time.perf_counter()
         batch = [encode_conversation(tokenizer, transcript(rng)) for _ in range(cfg.batch_size)]
-        input_ids, attention, labels = collate(batch, tokenizer.pad_token_id, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        with autocast(device, cfg.bf16):
-            loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        loss.backward()
+        loss, tokens = backward(model, batch, tokenizer.pad_token_id, cfg.bf16)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         record = {
             "step": step + 1,
-            "loss": loss.item(),
+            "loss": loss,
             "lr": opt.param_groups[0]["lr"],
-            "tokens_per_s": attention.sum().item() / (time.perf_counter() - start),
+            "tokens_per_s": tokens / (time.perf_counter() - start),
         }
         last = step + 1 == cfg.steps
         if evaluate is not None and ((step + 1) % cfg.eval_every == 0 or last):
