@@ -34,7 +34,8 @@ def test_held_out_problems_never_appear_in_pretraining_transcripts():
 
 
 def test_second_attempts_are_resolves_that_mostly_copy():
-    cfg = task_config("arith", {"sft": {"two_turn": 1.0, "check_only": 0.0, "copy": 0.7}})
+    sft = {"two_turn": 1.0, "check_only": 0.0, "fix": 0.0, "copy": 0.7}
+    cfg = task_config("arith", {"sft": sft})
     rng = random.Random(1)
     convs = [arith.sft_transcript(rng, cfg, "recheck") for _ in range(2000)]
     assert all(len(c) == 4 and c[2]["content"] in ("recheck", RISE_FEEDBACK) for c in convs)
@@ -44,6 +45,22 @@ def test_second_attempts_are_resolves_that_mostly_copy():
     # copies by construction (0.7) plus fresh draws that repeat the same answer: the guesser's
     # error on three-term problems is systematic, so a re-solve mostly repeats it
     assert 0.75 <= copies <= 0.92
+
+
+def test_a_share_of_second_attempts_reads_the_check():
+    cfg = task_config("arith", {"sft": {"two_turn": 1.0, "check_only": 0.0, "fix": 0.15}})
+    rng = random.Random(2)
+    convs = [arith.sft_transcript(rng, cfg, "recheck") for _ in range(4000)]
+    wrong = [c for c in convs if c[1]["content"].endswith("|n")]
+    # the check's value: the last number of attempt 1's check
+    fixed = [
+        c
+        for c in wrong
+        if c[3]["content"].split("|")[0] == c[1]["content"].split("=")[-1].split("|")[0]
+    ]
+    # fix (0.15) plus fresh guesses that happen to be right (0.85 * 0.3 * at most 0.5)
+    assert 0.15 <= len(fixed) / len(wrong) <= 0.25
+    assert all(c[3]["content"].endswith("|y") for c in fixed)
 
 
 def test_guesses_slip_randomly_on_two_terms_and_stop_early_on_three():

@@ -11,9 +11,11 @@ tiny model if checking is easier than producing an answer and an error is visibl
 the next attempt reads. The pre-training guesser commits to an answer first and, on
 three-term problems, usually stops early at a+b; the worked check that follows always adds
 all three terms. So a wrong guess sits next to a check that shows the right value, and a
-second attempt *can* fix it — but the pre-training transcripts never do (their second attempts
-are re-solves that ignore the check), so the base model has no self-correction skill. The
-reward is the guess only.
+second attempt *can* fix it. Most pre-training second attempts are re-solves that ignore the
+check; a small share (`sft.fix`) reads it. So the base model knows how to correct itself but
+does not: greedy decoding repeats attempt 1, and sampling finds the fix now and then, which RL
+can reinforce. Without that share, whether sampling ever finds it was the pre-training seed's
+draw, and so was every self-correction result (docs/findings.md). The reward is the guess only.
 """
 
 from __future__ import annotations
@@ -124,9 +126,9 @@ def sft_transcript(
     - check-only transcripts (`work 32+29+48` -> `32+29=61;61+48=109`) teach the check as its
       own computation; without them a tiny model copies the guess into the check;
     - otherwise attempt 1 is a noisy guess (see noisy_guess) with a correct check; with
-      probability `two_turn`
-      an attempt 2 follows that re-solves the problem while ignoring attempt 1's check: the same
-      attempt again (`copy`) or a fresh noisy guess. Nothing teaches reading the check.
+      probability `two_turn` an attempt 2 follows: with probability `fix` it takes the check's
+      value (the right answer), else it re-solves the problem while ignoring the check, the
+      same attempt again (`copy`) or a fresh noisy guess.
       The text before attempt 2 is the correction instruction or, with probability
       `feedback_share`, RISE's fixed feedback, so both protocols are in-distribution for the
       base (a real base model reads any text; a model trained from scratch only its own).
@@ -144,7 +146,12 @@ def sft_transcript(
     first = attempt(p, noisy_guess(rng, p, sft))
     messages = [{"role": "user", "content": p.question}, {"role": "assistant", "content": first}]
     if rng.random() < sft["two_turn"]:
-        second = first if rng.random() < sft["copy"] else attempt(p, noisy_guess(rng, p, sft))
+        if sft["fix"] and rng.random() < sft["fix"]:
+            second = attempt(p, p.answer)  # reads the check: takes its value
+        elif rng.random() < sft["copy"]:
+            second = first
+        else:
+            second = attempt(p, noisy_guess(rng, p, sft))
         between = feedback if rng.random() < sft["feedback_share"] else instruction
         messages += [
             {"role": "user", "content": between},
