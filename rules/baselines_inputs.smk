@@ -30,6 +30,7 @@ def baseline_train_cfg(wildcards):
 # Inference-time scaling: max(budgets) samples at temperature T, two attempts, per model.
 SC = config["scaling"]
 SCALING = SC["enabled"]
+SCALING_MODELS = MODELS if SC["models"] is None else SC["models"]
 
 
 def scaling_rollout_cfg(wildcards):
@@ -49,5 +50,5 @@ def scaling_files(wildcards=None):
     if not SCALING:
         return []
     return expand(
-        "results/scaling/{model}/{benchmark}.json", model=MODELS, benchmark=BENCHMARKS
+        "results/scaling/{model}/{benchmark}.json", model=SCALING_MODELS, benchmark=BENCHMARKS
     )

@@ -179,6 +179,9 @@ def test_model_names_are_checked_against_what_the_rules_build():
         r"mean 'score'\?\)",
     ):
         check_models(["base", "scor"], known)
+    # a list that picks from `models` (scaling.models) is checked against it
+    with pytest.raises(SelfCorrectError, match=r"^config: scaling.models.0: not in `models`: 'sta"):
+        check_models(["star_1"], known, key="scaling.models")
 
 
 def test_stage_cfg_is_validated_and_completed_like_the_config():

@@ -43,6 +43,10 @@ BAD_NAMES = [
         "config: tasks.gsm8k.sorce: unknown key (did you mean 'source'?)",
     ),
     ("models: [base, rise_1]\n", "config: models.1: no method builds 'rise_1'"),
+    (
+        "scaling: {models: [base, score_stage]}\n",
+        "config: scaling.models.1: not in `models`: 'score_stage' (did you mean 'score_stage1'?)",
+    ),
 ]
 
 

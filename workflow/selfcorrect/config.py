@@ -194,13 +194,15 @@ def check_tasks(config: dict, source: str = "config") -> None:
             raise SelfCorrectError(f"{source}: {key}: unknown task {name!r}" + suggest(name, known))
 
 
-def check_models(models: list[str], known: list[str], source: str = "config") -> None:
-    """Every name in `models` is one the workflow can build (rules/common.smk knows them)."""
+def check_models(
+    models: list[str], known: list[str], source: str = "config", key: str = "models"
+) -> None:
+    """Every name in `models` is one the workflow can build (rules/common.smk knows them), or,
+    for a list that picks from `models` (`key` names it), one of `known`."""
     for i, name in enumerate(models):
         if name not in known:
-            raise SelfCorrectError(
-                f"{source}: models.{i}: no method builds {name!r}" + suggest(name, known)
-            )
+            reason = "no method builds" if key == "models" else "not in `models`:"
+            raise SelfCorrectError(f"{source}: {key}.{i}: {reason} {name!r}" + suggest(name, known))
 
 
 # score keys the workflow resolves into each run's `steps` and `lr` (rules/score.smk:
