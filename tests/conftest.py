@@ -114,7 +114,6 @@ LONGEST = (
     "tests/stage/test_pretrain_learns.py",
     "tests/workflow/test_slurm.py",
     "tests/workflow/test_vllm_workflow.py",
-    "tests/workflow/test_deepspeed_rules.py",
     "tests/workflow/test_code_preset.py",
     "tests/stage/test_deepspeed.py",
 )

@@ -1,5 +1,7 @@
-"""The DAG as users run it: lint, dry-run, a full tiny run, rerunning one stage."""
+"""The DAG as users run it: lint, dry-run, a full tiny run, rerunning one stage, and the
+training rules on 2 "GPUs" (DeepSpeed on CPU) from that run's inputs."""
 
+import json
 import os
 import re
 import shutil
@@ -21,9 +23,9 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 COPY = ["Snakefile", "rules", "config", "envs", "workflow/schemas", "workflow/report"]
 
 
-def snakemake(cwd, *args, check=True):
+def snakemake(cwd, *args, check=True, env=None):
     proc = subprocess.run(
-        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=ENV, check=False
+        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env or ENV, check=False
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -101,9 +103,9 @@ def test_dry_run_lists_the_dag(fresh):
         "evaluate_model": 13,
         "baseline_data": 4,
         "baseline_sft": 4,
-        "scaling_rollout": 13,
-        "scaling_label": 13,
-        "scaling_curve": 13,
+        "scaling_rollout": 2,  # scaling.models: base and score
+        "scaling_label": 2,  # scaling.models: base and score
+        "scaling_curve": 2,  # scaling.models: base and score
         "rise_collect": 2,
         "rise_label": 2,
         "rise_improve": 2,
@@ -265,3 +267,41 @@ def test_full_tiny_run_then_rerun_one_stage(workdir):
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()
     for item in ("summary.md", "config.yaml", "transitions.png", "scaling.png"):
         assert item in html
+
+
+@pytest.mark.slow
+@pytest.mark.deepspeed
+def test_training_rules_run_one_process_per_gpu(workdir):
+    """`resources.gpu` = 2 turns a training rule's command into `torchrun --nproc-per-node 2 -m
+    selfcorrect.cli …`, which trains under DeepSpeed (CPU here); moving the run back to 1 GPU
+    does not rerun it. Retrains three models of the full run above, from its inputs."""
+    pytest.importorskip("deepspeed")
+    from transformers import AutoModelForCausalLM
+
+    env = {**ENV, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}
+    targets = ["results/models/score_stage1", "results/models/rise_1", "results/models/pair_sft"]
+    (workdir / "zero3.yaml").write_text("distributed: {zero_stage: 3}\n")
+    two = ["--set-resources", "score_run:gpu=2", "rise_train:gpu=2", "baseline_sft:gpu=2"]
+    config = ["--configfile", "config/test.yaml", "zero3.yaml"]
+    force = ["--forcerun", *targets]
+    run = snakemake(workdir, "--cores", "2", *config, *two, *force, "-p", "--", *targets, env=env)
+    prefix = "torchrun --standalone --nproc-per-node 2 -m selfcorrect.cli --threads 1"
+    launched = [
+        line for line in run.stdout.splitlines() + run.stderr.splitlines() if prefix in line
+    ]
+    assert any(" score " in line for line in launched)
+    assert any(" rise-train " in line for line in launched)
+    assert any(" sft " in line for line in launched)
+    assert "rule base_model:" not in run.stdout + run.stderr  # only the three retrained
+    # both trainers really ran on 2 processes under ZeRO-3: the sharded checkpoint says so
+    meta = json.loads((workdir / "results/checkpoints/score_stage1/deepspeed.json").read_text())
+    assert (meta["world_size"], meta["zero_stage"]) == (2, 3)
+    for target in targets:  # whole models, gathered from the partitions by rank 0
+        model = AutoModelForCausalLM.from_pretrained(workdir / target)
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    # the launcher is a function of resources: a different GPU count (or ZeRO stage) is the
+    # same experiment and reruns nothing
+    dry = snakemake(
+        workdir, "-n", "--cores", "2", "--configfile", "config/test.yaml", "--", *targets
+    )
+    assert "Nothing to be done" in dry.stdout + dry.stderr
