@@ -1,5 +1,7 @@
 import random
 
+import pandas as pd
+
 from selfcorrect.config import task_config
 from selfcorrect.rewards.exact import grade_exact
 from selfcorrect.tasks import arith, get_task
@@ -102,3 +104,46 @@ def test_grade_exact_verdicts():
     assert grade_exact("99|32+29=61;61+48=109|n", "109").verdict == "wrong"
     assert grade_exact("|32+29=61", "109").verdict == "no_answer"
     assert grade_exact("", "109").reward == 0.0
+
+
+def _second(context_attempt: str) -> str:
+    return f"<s><|user|>32+29+48<|end|><|assistant|>{context_attempt}<|end|><|user|>recheck<|end|><|assistant|>"
+
+
+def test_fix_candidates_are_second_attempts_after_a_wrong_guess():
+    rows = pd.DataFrame(
+        {
+            "turn": [1, 2, 2],
+            "context": [
+                "<s><|user|>32+29+48<|end|><|assistant|>",
+                _second("61|32+29=61;61+48=109|n"),
+                _second("109|32+29=61;61+48=109|y"),
+            ],
+        }
+    )
+    assert arith.fix_candidates(rows) == [(rows["context"][1], "61", "109")]
+
+
+def test_fix_log_odds_follows_what_the_model_learned():
+    import torch
+
+    from selfcorrect.models.tiny import build_model, build_tokenizer
+    from selfcorrect.settings import TinyConfig
+
+    tok = build_tokenizer()
+    torch.manual_seed(0)
+    model = build_model(
+        tok, TinyConfig(hidden_size=16, intermediate_size=32, layers=1, heads=2, max_positions=64)
+    )
+    context = _second("61|32+29=61;61+48=109|n")
+    rows = pd.DataFrame({"turn": [2], "context": [context]})
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for target, sign in (("109|", 1), ("61|", -1)):  # teach the fix, then the repeat
+        ids = torch.tensor([tok(context + target, add_special_tokens=False)["input_ids"]])
+        labels = ids.clone()
+        labels[0, : -len(target)] = -100  # the loss on the answer only
+        for _ in range(40):
+            model(ids, labels=labels).loss.backward()
+            opt.step()
+            opt.zero_grad()
+        assert sign * arith.fix_log_odds(model, tok, rows) > 2

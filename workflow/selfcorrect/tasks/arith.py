@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from selfcorrect.config import task_config
+from selfcorrect.errors import SelfCorrectError
 from selfcorrect.tasks.base import RISE_FEEDBACK, Task, check_split, register_task
 
 CORRECTION = "recheck"  # short: every token of the instruction costs compute on a CPU
@@ -158,6 +159,44 @@ def sft_transcript(
             {"role": "assistant", "content": second},
         ]
     return messages
+
+
+def fix_candidates(rollouts: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(context, guess, check value) of every second attempt whose first attempt committed to a
+    wrong guess: the context ends where attempt 2 starts; attempt 1's check shows the value."""
+    out = []
+    for context, turn in zip(rollouts["context"], rollouts["turn"]):
+        first = context.split("<|assistant|>")[1].split("<|end|>")[0] if turn == 2 else ""
+        parts = first.split("|")
+        if len(parts) == 3 and "=" in parts[1]:
+            guess, value = parts[0], parts[1].rsplit("=", 1)[1]
+            if guess != value:
+                out.append((context, guess, value))
+    return out
+
+
+def fix_log_odds(model, tokenizer, rollouts: pd.DataFrame, limit: int = 64) -> float:
+    """How much the model knows the fix: the median, over second attempts after a wrong guess
+    (the first `limit`), of log P(attempt 2 takes the check's value) - log P(it repeats the
+    guess), each the answer's tokens up to the `|` after it. Below about -8 nats, Stage I
+    never sampled the fix in 60 steps and did not take off (docs/findings.md)."""
+    import torch
+
+    from selfcorrect.device import model_device
+
+    def logp(context: str, answer: str) -> float:
+        prefix = tokenizer(context, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(context + answer + "|", add_special_tokens=False)["input_ids"]
+        x = torch.tensor([ids], device=model_device(model))
+        with torch.no_grad():
+            logits = model(x).logits[0].float().log_softmax(-1)
+        return sum(logits[i - 1, ids[i]].item() for i in range(len(prefix), len(ids)))
+
+    rows = fix_candidates(rollouts)[:limit]
+    if not rows:
+        raise SelfCorrectError("rollouts: no second attempt after a wrong first guess")
+    odds = sorted(logp(c, value) - logp(c, guess) for c, guess, value in rows)
+    return odds[len(odds) // 2]
 
 
 def solve(question: str) -> str:
