@@ -6,76 +6,24 @@ import json
 
 import pytest
 import torch
+from tests.stage.stage_cli import cli, label, prepare, rollout, run_stage
 
 from selfcorrect.artifacts import read_parquet
-from selfcorrect.cli import main
 from selfcorrect.metrics import scaling_curve
 from selfcorrect.models.load import load_model
 from selfcorrect.train import core
 from selfcorrect.train.rise import encode
 
 
-def cli(*args) -> int:
-    return main(["--threads", "1", *map(str, args)])
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("baselines")
     save_tiny(d / "base", max_positions=128)
-    assert (
-        cli(
-            "prepare",
-            "--task",
-            "arith",
-            "--split",
-            "train",
-            "--cfg",
-            '{"n_train": 8}',
-            "--out",
-            d / "train.parquet",
-        )
-        == 0
-    )
-    rollout = {
-        "task_cfg": {},
-        "rollout": {"backend": "hf", "batch_size": 64, "turns": 2},
-        "sampling": {
-            "samples": 4,
-            "temperature": 1.0,
-            "top_p": 1.0,
-            "max_new_tokens": 30,
-            "seed": 0,
-        },
-    }
-    assert (
-        cli(
-            "rollout",
-            "--model",
-            d / "base",
-            "--name",
-            "base",
-            "--problems",
-            d / "train.parquet",
-            "--cfg",
-            json.dumps(rollout),
-            "--out",
-            d / "r.parquet",
-        )
-        == 0
-    )
-    assert (
-        cli(
-            "label",
-            "--rollouts",
-            d / "r.parquet",
-            "--problems",
-            d / "train.parquet",
-            "--out",
-            d / "l.parquet",
-        )
-        == 0
-    )
+    prepare(d / "train.parquet", "train", {"n_train": 8})
+    sampling = {"samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 30, "seed": 0}
+    cfg = {"task_cfg": {}, "rollout": {"backend": "hf", "batch_size": 64, "turns": 2}}
+    rollout(d / "base", d / "train.parquet", d / "r.parquet", {**cfg, "sampling": sampling})
+    label(d / "r.parquet", d / "train.parquet", d / "l.parquet")
     return d
 
 
@@ -94,19 +42,16 @@ def test_pair_sft_trains_towards_its_targets(run, tmp_path):
     labels = read_parquet(run / "l.parquet", "labels")
     labels.loc[(labels["turn"] == 1) & (labels["sample"] == 0), "reward"] = 1.0
     labels.to_parquet(tmp_path / "l.parquet")
-    assert (
-        cli(
-            "baseline-data",
-            "--kind",
-            "pair_sft_plus",
-            "--rollouts",
-            run / "r.parquet",
-            "--labels",
-            tmp_path / "l.parquet",
-            "--out",
-            tmp_path / "data.parquet",
-        )
-        == 0
+    run_stage(
+        "baseline-data",
+        "--kind",
+        "pair_sft_plus",
+        "--rollouts",
+        run / "r.parquet",
+        "--labels",
+        tmp_path / "l.parquet",
+        "--out",
+        tmp_path / "data.parquet",
     )
     data = read_parquet(tmp_path / "data.parquet", "rise_data")
     assert len(data) == 8 * 4  # D+: every first attempt gets a partner
@@ -120,19 +65,16 @@ def test_pair_sft_trains_towards_its_targets(run, tmp_path):
         "bf16": False,
         "seed": 0,
     }
-    assert (
-        cli(
-            "sft",
-            "--init",
-            run / "base",
-            "--data",
-            tmp_path / "data.parquet",
-            "--cfg",
-            json.dumps(cfg),
-            "--out",
-            tmp_path / "pair_sft_plus",
-        )
-        == 0
+    run_stage(
+        "sft",
+        "--init",
+        run / "base",
+        "--data",
+        tmp_path / "data.parquet",
+        "--cfg",
+        json.dumps(cfg),
+        "--out",
+        tmp_path / "pair_sft_plus",
     )
     before, after = _nll(run / "base", data), _nll(tmp_path / "pair_sft_plus", data)
     assert after < before - 0.1, (before, after)
@@ -159,22 +101,19 @@ def test_baseline_data_rejects_single_turn_rollouts(run, tmp_path, capsys):
 
 
 def test_scaling_stage_writes_the_curve(run, tmp_path):
-    assert (
-        cli(
-            "scaling",
-            "--labels",
-            run / "l.parquet",
-            "--budgets",
-            2,
-            4,
-            "--name",
-            "base",
-            "--benchmark",
-            "arith",
-            "--out",
-            tmp_path / "s.json",
-        )
-        == 0
+    run_stage(
+        "scaling",
+        "--labels",
+        run / "l.parquet",
+        "--budgets",
+        2,
+        4,
+        "--name",
+        "base",
+        "--benchmark",
+        "arith",
+        "--out",
+        tmp_path / "s.json",
     )
     curve = json.loads((tmp_path / "s.json").read_text())["curve"]
     expected = scaling_curve(read_parquet(run / "l.parquet", "labels"), [2, 4])

@@ -7,34 +7,17 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.stage.stage_cli import label, prepare, rollout, run_stage
 
 from selfcorrect.artifacts import read_parquet
-from selfcorrect.cli import main
 from selfcorrect.tasks.base import RISE_FEEDBACK
-
-
-def cli(*args) -> int:
-    return main(["--threads", "1", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
 def iteration(tmp_path_factory, save_tiny):
     d = tmp_path_factory.mktemp("rise")
     save_tiny(d / "base", max_positions=128)
-    assert (
-        cli(
-            "prepare",
-            "--task",
-            "arith",
-            "--split",
-            "train",
-            "--cfg",
-            '{"n_train": 6}',
-            "--out",
-            d / "train.parquet",
-        )
-        == 0
-    )
+    prepare(d / "train.parquet", "train", {"n_train": 6})
     collect = {
         "task_cfg": {"correction_instruction": RISE_FEEDBACK},
         "rollout": {"backend": "hf", "batch_size": 64, "turns": 2, "limit": 4},
@@ -46,34 +29,8 @@ def iteration(tmp_path_factory, save_tiny):
             "seed": 0,
         },
     }
-    assert (
-        cli(
-            "rollout",
-            "--model",
-            d / "base",
-            "--name",
-            "m0",
-            "--problems",
-            d / "train.parquet",
-            "--cfg",
-            json.dumps(collect),
-            "--out",
-            d / "rollouts.parquet",
-        )
-        == 0
-    )
-    assert (
-        cli(
-            "label",
-            "--rollouts",
-            d / "rollouts.parquet",
-            "--problems",
-            d / "train.parquet",
-            "--out",
-            d / "labels.parquet",
-        )
-        == 0
-    )
+    rollout(d / "base", d / "train.parquet", d / "rollouts.parquet", collect, name="m0")
+    label(d / "rollouts.parquet", d / "train.parquet", d / "labels.parquet")
     improve = {
         "teacher": "solver",
         "best_of": 1,
@@ -83,25 +40,22 @@ def iteration(tmp_path_factory, save_tiny):
         "batch_size": 64,
         "seed": 0,
     }
-    assert (
-        cli(
-            "rise-improve",
-            "--model",
-            d / "base",
-            "--rollouts",
-            d / "rollouts.parquet",
-            "--labels",
-            d / "labels.parquet",
-            "--problems",
-            d / "train.parquet",
-            "--iteration",
-            1,
-            "--cfg",
-            json.dumps(improve),
-            "--out",
-            d / "improved.parquet",
-        )
-        == 0
+    run_stage(
+        "rise-improve",
+        "--model",
+        d / "base",
+        "--rollouts",
+        d / "rollouts.parquet",
+        "--labels",
+        d / "labels.parquet",
+        "--problems",
+        d / "train.parquet",
+        "--iteration",
+        1,
+        "--cfg",
+        json.dumps(improve),
+        "--out",
+        d / "improved.parquet",
     )
     train = {
         "train_from": "base",
@@ -116,19 +70,16 @@ def iteration(tmp_path_factory, save_tiny):
         "bf16": False,
         "seed": 0,
     }
-    assert (
-        cli(
-            "rise-train",
-            "--init",
-            d / "base",
-            "--data",
-            d / "improved.parquet",
-            "--cfg",
-            json.dumps(train),
-            "--out",
-            d / "rise_1",
-        )
-        == 0
+    run_stage(
+        "rise-train",
+        "--init",
+        d / "base",
+        "--data",
+        d / "improved.parquet",
+        "--cfg",
+        json.dumps(train),
+        "--out",
+        d / "rise_1",
     )
     return d
 
@@ -164,25 +115,22 @@ def test_training_changes_the_parameters(iteration):
 def run_improve(iteration, tmp_path, improve: dict):
     """`selfcorrect rise-improve` on the iteration fixture's rollouts; its improved actions."""
     out = tmp_path / "improved.parquet"
-    assert (
-        cli(
-            "rise-improve",
-            "--model",
-            iteration / "base",
-            "--rollouts",
-            iteration / "rollouts.parquet",
-            "--labels",
-            iteration / "labels.parquet",
-            "--problems",
-            iteration / "train.parquet",
-            "--iteration",
-            1,
-            "--cfg",
-            json.dumps(improve),
-            "--out",
-            out,
-        )
-        == 0
+    run_stage(
+        "rise-improve",
+        "--model",
+        iteration / "base",
+        "--rollouts",
+        iteration / "rollouts.parquet",
+        "--labels",
+        iteration / "labels.parquet",
+        "--problems",
+        iteration / "train.parquet",
+        "--iteration",
+        1,
+        "--cfg",
+        json.dumps(improve),
+        "--out",
+        out,
     )
     return read_parquet(out, "rise_data")
 

@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 import torch
+from tests.stage.stage_cli import cli, label, prepare, rollout, run_stage
 from transformers import AutoModelForCausalLM
 
 from selfcorrect.artifacts import read_parquet
-from selfcorrect.cli import main
 
 TINY_BASE = {
     "source": "tiny",
@@ -39,77 +39,31 @@ EVAL = {**SAMPLING, "samples": 1, "temperature": 0.0}
 TASK_CFG = {"n_train": 6, "n_test": 5}
 
 
-def cli(*args) -> int:
-    return main(["--threads", "1", *map(str, args)])
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """prepare -> base-model -> rollout -> label -> evaluate -> report, once for the module."""
     d = tmp_path_factory.mktemp("stages")
-    cfg = json.dumps(TASK_CFG)
     for split in ("train", "test"):
-        assert (
-            cli(
-                "prepare",
-                "--task",
-                "arith",
-                "--split",
-                split,
-                "--cfg",
-                cfg,
-                "--out",
-                d / f"data/{split}.parquet",
-            )
-            == 0
-        )
+        prepare(d / f"data/{split}.parquet", split, TASK_CFG)
     base_cfg = {"base_model": TINY_BASE, "task": "arith", "task_cfg": TASK_CFG, "batch_size": 64}
     assert cli("base-model", "--cfg", json.dumps(base_cfg), "--out", d / "models/base") == 0
     for split, sampling in (("train", TRAIN), ("test", EVAL)):
-        rollout_cfg = json.dumps({"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": sampling})
-        assert (
-            cli(
-                "rollout",
-                "--model",
-                d / "models/base",
-                "--name",
-                "base",
-                "--problems",
-                d / f"data/{split}.parquet",
-                "--cfg",
-                rollout_cfg,
-                "--out",
-                d / f"rollouts/{split}.parquet",
-            )
-            == 0
-        )
-        assert (
-            cli(
-                "label",
-                "--rollouts",
-                d / f"rollouts/{split}.parquet",
-                "--problems",
-                d / f"data/{split}.parquet",
-                "--out",
-                d / f"labels/{split}.parquet",
-            )
-            == 0
-        )
-    assert (
-        cli(
-            "evaluate",
-            "--labels",
-            d / "labels/test.parquet",
-            "--name",
-            "base",
-            "--benchmark",
-            "arith",
-            "--out-table",
-            d / "eval/arith.parquet",
-            "--out-metrics",
-            d / "eval/arith.json",
-        )
-        == 0
+        rollout_cfg = {"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": sampling}
+        data = d / f"data/{split}.parquet"
+        rollout(d / "models/base", data, d / f"rollouts/{split}.parquet", rollout_cfg)
+        label(d / f"rollouts/{split}.parquet", data, d / f"labels/{split}.parquet")
+    run_stage(
+        "evaluate",
+        "--labels",
+        d / "labels/test.parquet",
+        "--name",
+        "base",
+        "--benchmark",
+        "arith",
+        "--out-table",
+        d / "eval/arith.parquet",
+        "--out-metrics",
+        d / "eval/arith.json",
     )
     assert cli("report", "--metrics", d / "eval/arith.json", "--out-dir", d / "report") == 0
     return d
@@ -172,21 +126,18 @@ def test_report_files(run):
 def test_greedy_rollouts_are_reproducible(run, tmp_path):
     rollout_cfg = json.dumps({"task_cfg": TASK_CFG, "rollout": ROLLOUT, "sampling": EVAL})
     out = tmp_path / "again.parquet"
-    assert (
-        cli(
-            "rollout",
-            "--model",
-            run / "models/base",
-            "--name",
-            "base",
-            "--problems",
-            run / "data/test.parquet",
-            "--cfg",
-            rollout_cfg,
-            "--out",
-            out,
-        )
-        == 0
+    run_stage(
+        "rollout",
+        "--model",
+        run / "models/base",
+        "--name",
+        "base",
+        "--problems",
+        run / "data/test.parquet",
+        "--cfg",
+        rollout_cfg,
+        "--out",
+        out,
     )
     a = read_parquet(out, "rollouts")
     b = read_parquet(run / "rollouts/test.parquet", "rollouts")

@@ -9,9 +9,9 @@ import json
 import pandas as pd
 import pytest
 import torch
+from tests.stage.stage_cli import cli, prepare, rollout
 
 from selfcorrect.artifacts import read_parquet
-from selfcorrect.cli import main
 from selfcorrect.models.load import load_model
 from selfcorrect.rollout.backend import Sampling
 from selfcorrect.rollout.hf import HFBackend
@@ -50,28 +50,11 @@ SPLITS = {
 }
 
 
-def cli(*args) -> int:
-    return main(["--threads", "1", *map(str, args)])
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     d = tmp_path_factory.mktemp("vllm")
     for split in SPLITS:
-        assert (
-            cli(
-                "prepare",
-                "--task",
-                "arith",
-                "--split",
-                split,
-                "--cfg",
-                json.dumps(TASK_CFG),
-                "--out",
-                d / f"data/{split}.parquet",
-            )
-            == 0
-        )
+        prepare(d / f"data/{split}.parquet", split, TASK_CFG)
     cfg = {"base_model": TINY_BASE, "task": "arith", "task_cfg": TASK_CFG, "batch_size": 64}
     assert cli("base-model", "--cfg", json.dumps(cfg), "--out", d / "models/base") == 0
     return d
@@ -95,22 +78,7 @@ def rollouts(base, engine, backend: str, split: str, monkeypatch) -> pd.DataFram
         "sampling": SPLITS[split],
     }
     out = base / f"rollouts/{backend}-{split}.parquet"
-    assert (
-        cli(
-            "rollout",
-            "--model",
-            base / "models/base",
-            "--name",
-            "base",
-            "--problems",
-            base / f"data/{split}.parquet",
-            "--cfg",
-            json.dumps(cfg),
-            "--out",
-            out,
-        )
-        == 0
-    )
+    rollout(base / "models/base", base / f"data/{split}.parquet", out, cfg)
     return read_parquet(out, "rollouts")
 
 
