@@ -50,5 +50,7 @@ def scaling_files(wildcards=None):
     if not SCALING:
         return []
     return expand(
-        "results/scaling/{model}/{benchmark}.json", model=SCALING_MODELS, benchmark=BENCHMARKS
+        "results/scaling/{model}/{benchmark}.json",
+        model=SCALING_MODELS,
+        benchmark=BENCHMARKS,
     )
