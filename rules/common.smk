@@ -203,7 +203,8 @@ KNOWN_MODELS = [
 ]
 try:
     check_models(MODELS, KNOWN_MODELS)
-    check_models(config["scaling"]["models"] or [], MODELS, key="scaling.models")
+    if config["scaling"]["enabled"]:
+        check_models(config["scaling"]["models"] or [], MODELS, key="scaling.models")
 except SelfCorrectError as exc:
     sys.exit(f"selfcorrect: error: {exc}")
 
