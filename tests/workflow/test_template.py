@@ -44,7 +44,7 @@ BAD_NAMES = [
     ),
     ("models: [base, rise_1]\n", "config: models.1: no method builds 'rise_1'"),
     (
-        "scaling: {models: [base, score_stage]}\n",
+        "scaling: {enabled: true, models: [base, score_stage]}\n",
         "config: scaling.models.1: not in `models`: 'score_stage' (did you mean 'score_stage1'?)",
     ),
 ]
