@@ -138,17 +138,18 @@ def report(args) -> int:
     if not record_path.exists():
         raise SelfCorrectError(f"{record_path}: missing (made by `selfcorrect evidence run`)")
     rec = json.loads(record_path.read_text())
-    # a run suspended for a while (SIGSTOP, a preempted node) records it as paused_s by hand
-    paused = f", {rec['paused_s'] / 60:.0f} min of it stopped" if rec.get("paused_s") else ""
+    # what the record cannot know (a run suspended for a while, seeds started by hand) is
+    # written into it as `note`
+    note = f" {rec['note']}" if rec.get("note") else ""
     header = [
         "# Evidence: the embedded default over seeds",
         "",
         (
             f"Made by `{rec['command']}` then `{command_line()}` (`make evidence` runs "
             "both). Run started "
-            f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall{paused} on {rec['cpus']} CPUs "
+            f"{rec['started']}, {rec['wall_s'] / 60:.0f} min wall on {rec['cpus']} CPUs "
             f"({rec['cpu']}), {rec['side_by_side']} seed(s) at a time on {rec['cores_each']} "
-            f"core(s) each, at commit {rec.get('commit') or 'unknown'}."
+            f"core(s) each, at commit {rec.get('commit') or 'unknown'}.{note}"
         ),
     ]
     path = evidence.write(root, Path(args.out), args.benchmark, header)

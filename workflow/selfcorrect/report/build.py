@@ -52,7 +52,7 @@ _COLUMN_ORDER = [
 ONE_SEED = (
     "One run, one training seed: each ± below is a standard error over test problems, not over "
     "seeds. Findings that hold across seeds are in docs/evidence/evidence.md (`make evidence` "
-    "runs the embedded default over six seeds; `selfcorrect evidence` any config)."
+    "runs the embedded default over five seeds; `selfcorrect evidence` any config)."
 )
 LEGEND = (
     "Numbers are percent. Δ(t1,t2) = Acc@t2 − Acc@t1 ± its paired standard error; "
