@@ -183,20 +183,23 @@ def fix_log_odds(model, tokenizer, rollouts: pd.DataFrame, limit: int = 64) -> f
     import torch
 
     from selfcorrect.device import model_device
-
-    def logp(context: str, answer: str) -> float:
-        prefix = tokenizer(context, add_special_tokens=False)["input_ids"]
-        ids = tokenizer(context + answer + "|", add_special_tokens=False)["input_ids"]
-        x = torch.tensor([ids], device=model_device(model))
-        with torch.no_grad():
-            logits = model(x).logits[0].float().log_softmax(-1)
-        return sum(logits[i - 1, ids[i]].item() for i in range(len(prefix), len(ids)))
+    from selfcorrect.train.core import first_completion, pack, token_logprobs
 
     rows = fix_candidates(rollouts)[:limit]
     if not rows:
         raise SelfCorrectError("rollouts: no second attempt after a wrong first guess")
-    odds = sorted(logp(c, value) - logp(c, guess) for c, guess, value in rows)
-    return odds[len(odds) // 2]
+
+    def ids(text: str) -> tuple[int, ...]:
+        return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # one batch: each context with the check's value, then with the guess
+    prompts = [ids(c) for c, _, _ in rows for _ in range(2)]
+    answers = [ids(a + "|") for _, guess, value in rows for a in (value, guess)]
+    input_ids, attention, mask = pack(prompts, answers, tokenizer.pad_token_id, model_device(model))
+    with torch.no_grad():
+        logp = token_logprobs(model, input_ids, attention, first_completion(prompts))
+    fix, repeat = (logp * mask).sum(-1).view(-1, 2).unbind(-1)
+    return (fix - repeat).sort().values[len(rows) // 2].item()
 
 
 def solve(question: str) -> str:
