@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from selfcorrect.artifacts import write_parquet
+from selfcorrect.rollout.backend import Generation
 from selfcorrect.settings import parse
 from selfcorrect.tasks import get_task
 from selfcorrect.train import core
@@ -137,17 +138,91 @@ def test_stage2_offline_starts_with_fewer_samples_than_k_train_in_whole_groups(
         credit=credit,
     )
     seen = []
-    real = r.attempt_batch
-    monkeypatch.setattr(r, "attempt_batch", lambda rs, turn: seen.append(rs) or real(rs, turn))
+    real = r.attempt_batches
+    monkeypatch.setattr(r, "attempt_batches", lambda rs: seen.append(rs) or real(rs))
     log = r.train()
     assert len(log) == 1 and r.loss_config.credit == credit
     micro = [x for rs in seen for x in rs]
-    assert len(micro) == 2 * (3 * 4 + 2)  # both attempts of every rollout, once each
+    assert len(micro) == 3 * 4 + 2  # every rollout, once
     for rs in seen:
         batch_groups = {}
-        for x, g in zip(rs, real(rs, 2).group.tolist()):
+        for x, g in zip(rs, real(rs)[1].group.tolist()):
             batch_groups.setdefault(g, set()).add((x.problem, x.offline))
         assert all(len(keys) == 1 for keys in batch_groups.values())
+
+
+def answers(tok, prompts):
+    out = []
+    for i, prompt in enumerate(prompts):
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        text = ["12", "x7", "123", "b3", "9"][(i + len(ids)) % 5]
+        tokens = tok(text, add_special_tokens=False)["input_ids"]
+        stop = i % 3 != 2
+        tokens += [tok.eos_token_id] if stop else []
+        reason = "stop" if stop else "length"
+        out.append(Generation(text, len(ids), len(tokens), reason, tuple(tokens), tuple(ids)))
+    return out
+
+
+def separate_batches(r, rollouts):
+    return r.attempt_batch(rollouts, 1), r.attempt_batch(rollouts, 2)
+
+
+def loss_and_grads(r, batches):
+    from selfcorrect.train.losses import get_loss
+
+    r.policy.zero_grad(set_to_none=True)
+    loss, _ = get_loss(r.method)(*batches, r.loss_config)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in r.policy.parameters()]
+
+
+@pytest.mark.parametrize("method", ["score_stage1", "score_stage2"])
+def test_one_forward_scores_both_attempts_as_two_would(base_dir, tmp_path, monkeypatch, method):
+    # offline starts too: their attempt 1 carries no loss in either form
+    problems = pd.read_parquet(base_dir / "train.parquet")
+    offline = pd.DataFrame(
+        {
+            "problem_id": list(problems["problem_id"]),
+            "sample": 0,
+            "completion": "12",
+            "reward": 0.0,
+        }
+    )
+    r = recipe(
+        base_dir,
+        tmp_path,
+        method,
+        monkeypatch,
+        offline=offline,
+        offline_starts=0.5,
+        beta1=0.1,
+        beta2=0.5,
+    )
+    # a trained model's answers (an untrained one samples special tokens, which decoding
+    # drops): some end with the end-of-turn token, some are cut at the length limit
+    monkeypatch.setattr(r.backend, "generate", lambda prompts, _: answers(r.tokenizer, prompts))
+    rollouts = r.collect(0, list(range(4)))
+    assert any(x.offline for x in rollouts) == (method == "score_stage2")
+    shared, alone = r.attempt_batches(rollouts), separate_batches(r, rollouts)
+    assert shared[0].logp is shared[1].logp  # one forward
+    for one, two in zip(shared, alone):
+        for field in ("logp", "ref_logp"):
+            a = (getattr(one, field) * one.mask).sum(1)
+            b = (getattr(two, field) * two.mask).sum(1)
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert torch.equal(one.mask.sum(1), two.mask.sum(1))
+    loss_a, grads_a = loss_and_grads(r, shared)
+    loss_b, grads_b = loss_and_grads(r, alone)
+    assert loss_a == pytest.approx(loss_b, abs=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    # a second prompt that does not begin with attempt 1 (a re-split by the tokenizer): each
+    # attempt is scored on its own
+    y2 = rollouts[0].y2
+    rollouts[0].y2 = replace(y2, prompt_ids=y2.prompt_ids[:1] + (0,) + y2.prompt_ids[2:])
+    fallback = r.attempt_batches(rollouts)
+    assert fallback[0].logp is not fallback[1].logp
 
 
 def turn1_kl(r) -> float:

@@ -83,6 +83,15 @@ def group_ids(rollouts: list[Rollout]) -> list[int]:
     return [index.setdefault(group_key(r), len(index)) for r in rollouts]
 
 
+def continues(r: Rollout) -> bool:
+    """Whether attempt 2's prompt begins with attempt 1's prompt and sampled tokens."""
+    y1, prompt = r.y1, r.y2.prompt_ids
+    head = len(y1.prompt_ids)
+    return (
+        prompt[:head] == y1.prompt_ids and prompt[head : head + len(y1.token_ids)] == y1.token_ids
+    )
+
+
 def loss_config(cfg: ScoreConfig) -> LossConfig:
     """The loss hyperparameters of a run's settings (a method ignores those it never reads:
     selfcorrect/methods.py)."""
@@ -249,8 +258,9 @@ class ScoreRecipe:
                 out.append(Rollout(self.index[pid], gen, None, reward, 0.0, offline=True))
         return out
 
-    # -- the loss ---------------------------------------------------------------------------
+    # -- the loss ----------------------------------------------------------------------------
     def attempt_batch(self, rollouts: list[Rollout], turn: int) -> AttemptBatch:
+        """One attempt of `rollouts`, scored on its own: its prompt and its completion."""
         gens = [r.y1 if turn == 1 else r.y2 for r in rollouts]
         prompts = [g.prompt_ids for g in gens]
         completions = [g.token_ids for g in gens]
@@ -258,13 +268,52 @@ class ScoreRecipe:
         for j, r in enumerate(rollouts):
             if turn == 1 and r.offline:
                 prompts[j], completions[j] = (self.tokenizer.bos_token_id or 0,), ()
-        device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
-        ids, attention, mask = core.pack(prompts, completions, self.tokenizer.pad_token_id, device)
-        start = core.first_completion(prompts)  # the losses read completion tokens only
-        with autocast(device, self.cfg.bf16):
+        ids, attention, mask = core.pack(
+            prompts, completions, self.tokenizer.pad_token_id, self.trainer.device
+        )
+        logp, ref_logp = self.score(ids, attention, core.first_completion(prompts))
+        return self.batch(rollouts, turn, logp, ref_logp, mask)
+
+    def attempt_batches(self, rollouts: list[Rollout]) -> tuple[AttemptBatch, AttemptBatch | None]:
+        """Both attempts of `rollouts`. Where every second attempt's prompt begins with its
+        first attempt's prompt and sampled tokens (the chat template re-renders attempt 1 to
+        the same ids), one forward over the second attempts scores both: a causal model's
+        log-probs of attempt 1's tokens are the same inside the longer sequence. Otherwise
+        (a tokenizer that re-splits attempt 1) each attempt is scored on its own."""
+        if not self.two_attempts:
+            return self.attempt_batch(rollouts, 1), None
+        if not all(continues(r) for r in rollouts):
+            return self.attempt_batch(rollouts, 1), self.attempt_batch(rollouts, 2)
+        prompts = [r.y2.prompt_ids for r in rollouts]
+        ids, attention, mask2 = core.pack(
+            prompts,
+            [r.y2.token_ids for r in rollouts],
+            self.tokenizer.pad_token_id,
+            self.trainer.device,
+        )
+        mask1 = torch.zeros_like(mask2)
+        starts = []
+        for j, r in enumerate(rollouts):  # offline first attempts carry no loss
+            if not r.offline and r.y1.token_ids:
+                begin = len(r.y1.prompt_ids)
+                mask1[j, begin : begin + len(r.y1.token_ids)] = True
+                starts.append(begin)
+        logp, ref_logp = self.score(ids, attention, min(starts, default=min(map(len, prompts))))
+        return (
+            self.batch(rollouts, 1, logp, ref_logp, mask1),
+            self.batch(rollouts, 2, logp, ref_logp, mask2),
+        )
+
+    def score(self, ids, attention, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy (with grad) and reference log-probs of the tokens from `start` on."""
+        with autocast(self.trainer.device, self.cfg.bf16):
             logp = core.token_logprobs(self.policy, ids, attention, start)
             with torch.no_grad():
                 ref_logp = core.token_logprobs(self.reference, ids, attention, start)
+        return logp, ref_logp
+
+    def batch(self, rollouts, turn: int, logp, ref_logp, mask) -> AttemptBatch:
+        device = self.trainer.device  # the policy's (on N processes, this rank's GPU)
         reward = torch.tensor([r.r1 if turn == 1 else r.r2 for r in rollouts], device=device)
         return AttemptBatch(
             logp=logp,
@@ -292,8 +341,7 @@ class ScoreRecipe:
         for j in range(n_micro):
             micro = micros[j] if j < len(micros) else micros[0]
             weight = len(micro) / len(rollouts) if j < len(micros) else 0.0
-            a1 = self.attempt_batch(micro, 1)
-            a2 = self.attempt_batch(micro, 2) if self.two_attempts else None
+            a1, a2 = self.attempt_batches(micro)
             loss, stats = get_loss(method)(a1, a2, self.loss_config)
             scale = (
                 distributed.global_weight(len(micro), len(rollouts), t.world)
