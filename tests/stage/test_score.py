@@ -177,8 +177,13 @@ def loss_and_grads(r, batches):
     return loss.item(), [p.grad.clone() for p in r.policy.parameters()]
 
 
-@pytest.mark.parametrize("method", ["score_stage1", "score_stage2"])
-def test_one_forward_scores_both_attempts_as_two_would(base_dir, tmp_path, monkeypatch, method):
+@pytest.mark.parametrize(
+    ("method", "resplit"),
+    [("score_stage1", False), ("score_stage2", False), ("score_stage1", True)],
+)
+def test_one_forward_scores_both_attempts_as_two_would(
+    base_dir, tmp_path, monkeypatch, method, resplit
+):
     # offline starts too: their attempt 1 carries no loss in either form
     problems = pd.read_parquet(base_dir / "train.parquet")
     offline = pd.DataFrame(
@@ -204,8 +209,12 @@ def test_one_forward_scores_both_attempts_as_two_would(base_dir, tmp_path, monke
     monkeypatch.setattr(r.backend, "generate", lambda prompts, _: answers(r.tokenizer, prompts))
     rollouts = r.collect(0, list(range(4)))
     assert any(x.offline for x in rollouts) == (method == "score_stage2")
+    if resplit:  # two second prompts that do not begin with attempt 1 (a BPE re-split)
+        for j in (0, 5):
+            y2 = rollouts[j].y2
+            rollouts[j].y2 = replace(y2, prompt_ids=y2.prompt_ids[:1] + (0,) + y2.prompt_ids[2:])
     shared, alone = r.attempt_batches(rollouts), separate_batches(r, rollouts)
-    assert shared[0].logp is shared[1].logp  # one forward
+    assert (shared[0].logp is shared[1].logp) != resplit  # one forward where all continue
     for one, two in zip(shared, alone):
         for field in ("logp", "ref_logp"):
             a = (getattr(one, field) * one.mask).sum(1)
@@ -217,12 +226,6 @@ def test_one_forward_scores_both_attempts_as_two_would(base_dir, tmp_path, monke
     assert loss_a == pytest.approx(loss_b, abs=1e-6)
     for a, b in zip(grads_a, grads_b):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    # a second prompt that does not begin with attempt 1 (a re-split by the tokenizer): each
-    # attempt is scored on its own
-    y2 = rollouts[0].y2
-    rollouts[0].y2 = replace(y2, prompt_ids=y2.prompt_ids[:1] + (0,) + y2.prompt_ids[2:])
-    fallback = r.attempt_batches(rollouts)
-    assert fallback[0].logp is not fallback[1].logp
 
 
 def turn1_kl(r) -> float:

@@ -92,6 +92,11 @@ def continues(r: Rollout) -> bool:
     )
 
 
+def widen(x: torch.Tensor, width: int) -> torch.Tensor:
+    """`x` [N, L] right-padded with zeros to [N, width] (padding is off every mask)."""
+    return torch.nn.functional.pad(x.float(), (0, width - x.shape[1]))
+
+
 def loss_config(cfg: ScoreConfig) -> LossConfig:
     """The loss hyperparameters of a run's settings (a method ignores those it never reads:
     selfcorrect/methods.py)."""
@@ -275,15 +280,15 @@ class ScoreRecipe:
         return self.batch(rollouts, turn, logp, ref_logp, mask)
 
     def attempt_batches(self, rollouts: list[Rollout]) -> tuple[AttemptBatch, AttemptBatch | None]:
-        """Both attempts of `rollouts`. Where every second attempt's prompt begins with its
-        first attempt's prompt and sampled tokens (the chat template re-renders attempt 1 to
-        the same ids), one forward over the second attempts scores both: a causal model's
-        log-probs of attempt 1's tokens are the same inside the longer sequence. Otherwise
-        (a tokenizer that re-splits attempt 1) each attempt is scored on its own."""
+        """Both attempts of `rollouts`, from one forward over the second attempts.
+
+        Attempt 2's prompt holds attempt 1: where it begins with attempt 1's prompt and sampled
+        tokens (the chat template re-renders them to the same ids), the log-probs of attempt
+        1's tokens inside the longer sequence are the ones a forward over attempt 1 alone
+        gives (a causal model). Rows where it does not (a BPE tokenizer may split attempt 1's
+        text differently) have attempt 1 scored on its own, and their rows put in its place."""
         if not self.two_attempts:
             return self.attempt_batch(rollouts, 1), None
-        if not all(continues(r) for r in rollouts):
-            return self.attempt_batch(rollouts, 1), self.attempt_batch(rollouts, 2)
         prompts = [r.y2.prompt_ids for r in rollouts]
         ids, attention, mask2 = core.pack(
             prompts,
@@ -292,17 +297,25 @@ class ScoreRecipe:
             self.trainer.device,
         )
         mask1 = torch.zeros_like(mask2)
-        starts = []
-        for j, r in enumerate(rollouts):  # offline first attempts carry no loss
-            if not r.offline and r.y1.token_ids:
+        starts, alone = [], []
+        for j, r in enumerate(rollouts):
+            if not continues(r):
+                alone.append(j)
+            elif not r.offline and r.y1.token_ids:  # offline first attempts carry no loss
                 begin = len(r.y1.prompt_ids)
                 mask1[j, begin : begin + len(r.y1.token_ids)] = True
                 starts.append(begin)
         logp, ref_logp = self.score(ids, attention, min(starts, default=min(map(len, prompts))))
-        return (
-            self.batch(rollouts, 1, logp, ref_logp, mask1),
-            self.batch(rollouts, 2, logp, ref_logp, mask2),
-        )
+        first = [logp, ref_logp, mask1]
+        if alone:
+            own = self.attempt_batch([rollouts[j] for j in alone], 1)
+            rows = torch.tensor(alone, device=mask1.device)
+            width = max(logp.shape[1], own.logp.shape[1])
+            first = [
+                widen(shared, width).index_copy(0, rows, widen(single, width))
+                for shared, single in zip(first, (own.logp, own.ref_logp, own.mask))
+            ]
+        return self.batch(rollouts, 1, *first), self.batch(rollouts, 2, logp, ref_logp, mask2)
 
     def score(self, ids, attention, start: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Policy (with grad) and reference log-probs of the tokens from `start` on."""
