@@ -10,6 +10,7 @@ fresh machine compiles a communication op (~50 s, cached in ~/.cache/torch_exten
 """
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -300,8 +301,9 @@ def sft_traces(n_problems=5, samples=3):
 
 
 def test_sft_baselines_on_two_processes(base):
-    """Every SFT-type baseline trains on 2 processes (their loss returns other statistics than
-    RISE's, which once raised KeyError there); STaR's matches the 1-process run."""
+    """Every SFT-type baseline's training set trains on 2 processes (their loss returns other
+    statistics than RISE's, which once raised KeyError there) and matches the 1-process run:
+    the three sets in one run, each problem under its baseline's name."""
     from selfcorrect.train.baseline_data import BUILDERS
 
     train = {
@@ -314,32 +316,35 @@ def test_sft_baselines_on_two_processes(base):
         "bf16": False,
         "seed": 0,
     }
+    sets = []
     for kind, build in BUILDERS.items():
         data = build(sft_traces(), 1)
         assert len(data) > 0, kind
-        write_parquet(data, base / f"{kind}.parquet", "rise_data")
-        cmds = [("zero2", TORCHRUN)] + ([("plain", [sys.executable])] if kind == "star" else [])
-        for name, cmd in cmds:
-            finish(
-                launch(
-                    [*cmd, "-m", "selfcorrect.cli"],
-                    [
-                        "--threads",
-                        "1",
-                        "--distributed",
-                        json.dumps({"zero_stage": 2, "offload": False}),
-                        "sft",
-                        "--init",
-                        base / "model",
-                        "--data",
-                        base / f"{kind}.parquet",
-                        "--cfg",
-                        json.dumps(train),
-                        "--out",
-                        base / f"{kind}_{name}",
-                    ],
-                )
+        sets.append(data.assign(problem_id=kind + "/" + data["problem_id"]))
+    data = pd.concat(sets, ignore_index=True)
+    write_parquet(data, base / "sft.parquet", "rise_data")
+    for name, cmd in [("plain", [sys.executable]), ("zero2", TORCHRUN)]:
+        finish(
+            launch(
+                [*cmd, "-m", "selfcorrect.cli"],
+                [
+                    "--threads",
+                    "1",
+                    "--distributed",
+                    json.dumps({"zero_stage": 2, "offload": False}),
+                    "sft",
+                    "--init",
+                    base / "model",
+                    "--data",
+                    base / "sft.parquet",
+                    "--cfg",
+                    json.dumps(train),
+                    "--out",
+                    base / f"sft_{name}",
+                ],
             )
-        log = pd.read_parquet(base / f"{kind}_zero2" / "train_log.parquet")
-        assert len(log) == 2 and {"loss", "reward_mean"} <= set(log.columns), kind
-    assert_same_run(base / "star_plain", base / "star_zero2")
+        )
+    log = pd.read_parquet(base / "sft_zero2" / "train_log.parquet")
+    assert len(log) == math.ceil(data["problem_id"].nunique() / 3)
+    assert {"loss", "reward_mean"} <= set(log.columns)
+    assert_same_run(base / "sft_plain", base / "sft_zero2")

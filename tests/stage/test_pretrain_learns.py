@@ -12,7 +12,7 @@ from selfcorrect.tasks import get_task
 
 @pytest.mark.slow
 def test_pretraining_crosses_the_phase_transition():
-    pre = {"steps": 500, "eval_every": 100, "eval_problems": 128, "eval_max_new_tokens": 32}
+    pre = {"steps": 400, "eval_every": 100, "eval_problems": 128, "eval_max_new_tokens": 32}
     cfg = parse("base-model", {"task": "arith", "base_model": {"pretrain": pre}})
     base, task, task_cfg = cfg.base_model, get_task("arith"), cfg.task_cfg
     tok = build_tokenizer()
@@ -22,5 +22,5 @@ def test_pretraining_crosses_the_phase_transition():
     curve = pretrain(model, tok, task.sft_transcripts(task_cfg), base.pretrain, monitor)
     acc = curve.dropna(subset=["acc@t1"])["acc@t1"].tolist()
     assert acc[0] < 0.15  # step 100: before the transition (here between steps 200 and 300)
-    assert acc[-1] >= 0.3  # step 500: past it, on held-out problems, greedy
+    assert acc[-1] >= 0.3  # step 400: past it (0.40 here), on held-out problems, greedy
     assert curve["truncation"].dropna().iloc[-1] < 0.05
