@@ -3,7 +3,8 @@
 # for tests/workflow/test_slurm.py and profiles/slurm-local. Run as root; no systemd needed.
 #
 #   local_slurm.sh up      install missing packages, configure, start daemons, print sinfo [default]
-#   local_slurm.sh down    stop the daemons (by pid file); packages, config and state stay
+#   local_slurm.sh down    stop the daemons (by pid file) and remove slurm.conf, which `up`
+#                          writes again; packages and state stay
 #   local_slurm.sh purge   down + remove configuration, Slurm state and the fake-GPU links
 #
 # Partitions: `cpu` (default) and `gpu`, one node with NGPUS gres GPUs whose device files are
@@ -52,6 +53,10 @@ down() {
   stop_pidfile slurmdbd  /run/slurmdbd.pid
   if pid_alive /run/mysqld/mysqld.pid; then /etc/init.d/mariadb stop || true; fi
   stop_pidfile munged    /run/munge/munged.pid
+  # A client config with no controller behind it makes every scontrol call wait out
+  # MessageTimeout (10 s), and Snakemake's Slurm plugin runs one at every start, so every
+  # `snakemake` on this machine would start 9 s late. Without it scontrol fails at once.
+  rm -f $CONF/slurm.conf
   done_step
 }
 
