@@ -89,10 +89,13 @@ def test_bench_train_prints_the_trl_ratios_and_the_peak_share():
         timeout=300,
         cwd=ROOT,
         check=False,
-        env={"PYTHONPATH": str(ROOT / "workflow"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        # --threads, not the environment, sets the threads both trainers and the peak use
+        env={"PYTHONPATH": str(ROOT / "workflow"), "OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
+    assert "torch threads 1 " in out
+    assert re.search(r"matmul peak \(256², 1 threads\)", out)
     for key in ("step", "generation", "update"):
         line = rf"^  {key} +(\d+) +(\d+) +([\d.]+)x$"
         ours, theirs, ratio = re.search(line, out, re.MULTILINE).groups()

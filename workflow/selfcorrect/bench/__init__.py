@@ -11,6 +11,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+# The benchmarks run models: `--threads` sets their torch threads (and `--device` resolves)
+# as for every stage that loads one (cli.py).
+LOADS_MODEL = True
+
 
 def names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
