@@ -9,6 +9,7 @@ as in test_score.py, so an untrained model gets a learning signal. The first Dee
 fresh machine compiles a communication op (~50 s, cached in ~/.cache/torch_extensions).
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -28,10 +29,12 @@ from selfcorrect.artifacts import write_parquet
 from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 
-pytest.importorskip("deepspeed")
-import psutil  # installed with deepspeed
+# find_spec, not importorskip: collection (on every pytest worker) does not import deepspeed
+NEEDS_DEEPSPEED = pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed"
+)
 
-pytestmark = [pytest.mark.deepspeed, pytest.mark.slow]
+pytestmark = [NEEDS_DEEPSPEED, pytest.mark.deepspeed, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -191,6 +194,8 @@ def test_zero3_killed_run_resumes_to_the_same_result(base):
         time.sleep(0.05)
     # the launcher and both ranks at once, as when a node dies or Slurm kills the job (torchrun
     # starts each rank in its own session, so killing the launcher's group would not reach them)
+    import psutil  # installed with deepspeed
+
     procs = [psutil.Process(killed.pid), *psutil.Process(killed.pid).children(recursive=True)]
     for proc in procs:
         proc.send_signal(signal.SIGKILL)

@@ -4,6 +4,7 @@ One engine for the module (a start costs seconds): the rollout stage runs throug
 `get_backend` handing it that engine, and the weight-sync test restores the weights it changed.
 """
 
+import importlib.util
 import json
 
 import pandas as pd
@@ -16,8 +17,11 @@ from selfcorrect.models.load import load_model
 from selfcorrect.rollout.backend import Sampling
 from selfcorrect.rollout.hf import HFBackend
 
-pytest.importorskip("vllm")
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+# find_spec, not importorskip: collection (on every pytest worker) does not import vllm
+NEEDS_VLLM = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vllm is not installed"
+)
+pytestmark = [NEEDS_VLLM, pytest.mark.vllm, pytest.mark.slow]
 
 # head size 32: the smallest vLLM's CPU attention supports (hidden 64 / 2 heads)
 TINY_BASE = {
