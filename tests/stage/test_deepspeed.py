@@ -132,6 +132,15 @@ def finish(proc, timeout=600):
     return err
 
 
+def train_on(cmd: list, zero_stage: int, command: str, init, data, train: dict, out) -> None:
+    """`command` (rise-train, sft) on 1 process (`cmd` = python) or under torchrun: exactly the
+    command the training rule runs."""
+    distributed = json.dumps({"zero_stage": zero_stage, "offload": False})
+    args = ["--threads", "1", "--distributed", distributed, command, "--init", init]
+    args += ["--data", data, "--cfg", json.dumps(train), "--out", out]
+    finish(launch([*cmd, "-m", "selfcorrect.cli"], args))
+
+
 def assert_same_run(a: Path, b: Path, atol=1e-4):
     """Same telemetry (rewards, losses, KL, grad norms) and weights within float tolerance."""
     la = pd.read_parquet(a / "train_log.parquet").drop(columns=TIMING, errors="ignore")
@@ -255,26 +264,8 @@ def test_rise_two_processes_match_one(base):
         ("zero3", TORCHRUN, 3),
     ]:
         runs[name] = base / f"rise_{name}"
-        # exactly the command the training rule runs
-        finish(
-            launch(
-                [*cmd, "-m", "selfcorrect.cli"],
-                [
-                    "--threads",
-                    "1",
-                    "--distributed",
-                    json.dumps({"zero_stage": stage, "offload": False}),
-                    "rise-train",
-                    "--init",
-                    base / "model",
-                    "--data",
-                    base / "improved.parquet",
-                    "--cfg",
-                    json.dumps(train),
-                    "--out",
-                    runs[name],
-                ],
-            )
+        train_on(
+            cmd, stage, "rise-train", base / "model", base / "improved.parquet", train, runs[name]
         )
     assert len(pd.read_parquet(runs["plain"] / "train_log.parquet")) == 6
     assert_same_run(runs["plain"], runs["zero2"])
@@ -329,26 +320,7 @@ def test_sft_baselines_on_two_processes(base):
     data = pd.concat(sets, ignore_index=True)
     write_parquet(data, base / "sft.parquet", "rise_data")
     for name, cmd in [("plain", [sys.executable]), ("zero2", TORCHRUN)]:
-        finish(
-            launch(
-                [*cmd, "-m", "selfcorrect.cli"],
-                [
-                    "--threads",
-                    "1",
-                    "--distributed",
-                    json.dumps({"zero_stage": 2, "offload": False}),
-                    "sft",
-                    "--init",
-                    base / "model",
-                    "--data",
-                    base / "sft.parquet",
-                    "--cfg",
-                    json.dumps(train),
-                    "--out",
-                    base / f"sft_{name}",
-                ],
-            )
-        )
+        train_on(cmd, 2, "sft", base / "model", base / "sft.parquet", train, base / f"sft_{name}")
     log = pd.read_parquet(base / "sft_zero2" / "train_log.parquet")
     assert len(log) == math.ceil(data["problem_id"].nunique() / 3)
     assert {"loss", "reward_mean"} <= set(log.columns)
