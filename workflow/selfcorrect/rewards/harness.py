@@ -18,10 +18,10 @@ exit status, the head of its stderr, whether the sandbox is clean): length-prefi
 byte a program writes can break the framing.
 
 Per program the zygote reads the request's first frame (the program, its limits), forks a
-candidate and then a judge, which reads the second frame (token, tests, setup, prompt) itself:
-the tests are never in the zygote's memory, so never in the candidate's. Nor is the verdict
-line (which may quote a failing assert with its expected value): the judge writes it to the
-caller itself. The two share nothing the candidate can write to:
+judge, which reads the second frame (token, tests, setup, prompt) itself, and then a
+candidate, so the judge exists before any program code runs: the tests are never in the
+zygote's memory, so never in the candidate's. Nor is the verdict line (which may quote a
+failing assert with its expected value): the judge writes it to the caller itself. The two share nothing the candidate can write to:
 
 - the judge never runs program code. It builds the test namespace from pristine builtins, the
   problem's own prompt (HumanEval's helpers such as `poly`) and setup, then adds, for every
@@ -507,6 +507,17 @@ def serve(config):
         calls_r, calls_w = os.pipe()  # judge -> candidate
         replies_r, replies_w = os.pipe()  # candidate -> judge
         r, w = os.pipe()  # judge -> zygote: the verdict
+        # The judge first: it exists before any program code runs, so what the program sees
+        # of the sandbox (a kill(-1) that finds no other process fails with ESRCH) never
+        # depends on how the two forks were scheduled.
+        jpid = os.fork()
+        if jpid == 0:
+            try:
+                for fd in (r, calls_r, replies_w):
+                    os.close(fd)
+                judge(request, w, calls_w, replies_r, resource)  # reads the tests itself
+            finally:
+                os._exit(70)
         cpid = os.fork()
         if cpid == 0:
             try:
@@ -517,14 +528,6 @@ def serve(config):
                 import traceback
 
                 traceback.print_exc()  # on the candidate's stderr, once it has one
-            finally:
-                os._exit(70)
-        jpid = os.fork()
-        if jpid == 0:
-            try:
-                for fd in (r, calls_r, replies_w):
-                    os.close(fd)
-                judge(request, w, calls_w, replies_r, resource)  # reads the tests itself
             finally:
                 os._exit(70)
         for fd in (w, calls_r, calls_w, replies_r, replies_w):
