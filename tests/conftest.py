@@ -107,12 +107,15 @@ def pytest_report_header(config):
 # `make test` runs the files on two workers (pytest-xdist, --dist loadfile), each file whole on
 # one worker so its module fixtures (a DAG run, a trained model) are built once. The longest
 # files go first, longest first, so no worker is left alone with one at the end (their times
-# are in `make test`'s --durations table); the rest keep their order.
+# are in `make test`'s --durations table); the rest keep their order. The Slurm test goes
+# first of all: most of its time is waiting on Slurm (the executor plugin sleeps 5 s before
+# each sbatch and polls less often while nothing finishes), and the tiny DAG beside it, run
+# on both cores, fills that core.
 LONGEST = (
+    "tests/workflow/test_slurm.py",
     "tests/workflow/test_workflow.py",
     "tests/workflow/test_real_model.py",
     "tests/stage/test_pretrain_learns.py",
-    "tests/workflow/test_slurm.py",
     "tests/workflow/test_vllm_workflow.py",
     "tests/workflow/test_code_preset.py",
     "tests/stage/test_deepspeed.py",
