@@ -65,9 +65,9 @@ def test_the_report_reads_the_benchmarks_of_its_own_run():
     assert benchmarks_dir("results/report", "elsewhere") == "elsewhere"
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
+def run_python(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, *argv], capture_output=True, text=True, timeout=300, check=False
     )
 
 
@@ -76,9 +76,10 @@ def test_leave_runs_the_exit_handlers_flushes_and_keeps_the_code(tmp_path):
     exit runs, buffered output reaches the pipe, and the exit code is the command's."""
     mark = tmp_path / "handler"
     proc = run_python(
+        "-c",
         "import atexit, sys; from selfcorrect.cli import leave\n"
         f"atexit.register(lambda: open({str(mark)!r}, 'w').write('ran'))\n"
-        "print('out', end=''); sys.stderr.write('err'); leave(3)\n"
+        "print('out', end=''); sys.stderr.write('err'); leave(3)\n",
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "out", "err")
     assert mark.read_text() == "ran"
@@ -87,10 +88,11 @@ def test_leave_runs_the_exit_handlers_flushes_and_keeps_the_code(tmp_path):
 def test_leave_waits_for_a_running_non_daemon_thread(tmp_path):
     mark = tmp_path / "thread"
     proc = run_python(
+        "-c",
         "import threading, time; from selfcorrect.cli import leave\n"
         "def late():\n    time.sleep(0.3)\n"
         f"    open({str(mark)!r}, 'w').write('done')\n"
-        "threading.Thread(target=late).start(); leave(0)\n"
+        "threading.Thread(target=late).start(); leave(0)\n",
     )
     assert proc.returncode == 0, proc.stderr
     assert mark.read_text() == "done"
@@ -103,13 +105,7 @@ def test_bench_startup_prints_each_variant_the_ratio_and_a_frozen_collector(tmp_
 
     import pytest
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "selfcorrect.cli", "bench", "startup", "--repeats", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run_python("-m", "selfcorrect.cli", "bench", "startup", "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     plain, _paused, ours = (float(x) for x in re.findall(r": +([\d.]+) s$", out, re.MULTILINE))
@@ -123,8 +119,9 @@ def test_after_the_paused_imports_a_usual_exit_frees_them_as_usual():
     """Frozen objects are never collected: without unfreezing them at exit, the last collection
     skips them and native extensions (triton's, beside vLLM) report them as leaked."""
     proc = run_python(
+        "-c",
         "import sys; from selfcorrect.cli import import_model_libraries\n"
-        "import_model_libraries(); sys.exit(0)\n"
+        "import_model_libraries(); sys.exit(0)\n",
     )
     assert proc.returncode == 0, proc.stderr
     assert "leaked" not in proc.stderr
