@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             from selfcorrect.settings import parse
 
             args.distributed = parse("distributed", args.distributed, "--distributed")
-        if getattr(module, "LOADS_MODEL", False):
+        chosen = module.target(args) if hasattr(module, "target") else module  # bench's own
+        if getattr(chosen, "LOADS_MODEL", False):
             import_model_libraries()
             import torch
 

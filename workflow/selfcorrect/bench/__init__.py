@@ -2,18 +2,16 @@
 the same run and print both figures and their ratio (never a timed assertion in a test).
 
 Each module here is one benchmark with `add_arguments(parser)` and `run(args)`, found by
-module name, so adding a benchmark is adding a module. The package itself is the `bench`
-command, with the same two functions as every command in stages/.
+module name, so adding a benchmark is adding a module; one that runs a model sets
+`LOADS_MODEL = True`, as a stage does, so that `--threads` and `--device` reach it. The package
+itself is the `bench` command, with the same two functions as every command in stages/, and
+`target(args)`, the benchmark chosen.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-
-# The benchmarks run models: `--threads` sets their torch threads (and `--device` resolves)
-# as for every stage that loads one (cli.py).
-LOADS_MODEL = True
 
 
 def names() -> list[str]:
@@ -33,5 +31,10 @@ def add_arguments(parser) -> None:
         )
 
 
+def target(args):
+    """The chosen benchmark's module: the CLI reads its LOADS_MODEL."""
+    return load(args.bench)
+
+
 def run(args) -> None:
-    load(args.bench).run(args)
+    target(args).run(args)

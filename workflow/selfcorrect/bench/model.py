@@ -22,6 +22,8 @@ import argparse
 import os
 import time
 
+LOADS_MODEL = True  # --threads and --device reach it (cli.py)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="results/models/base", help="a model directory")

@@ -21,6 +21,8 @@ import os
 import tempfile
 import time
 
+LOADS_MODEL = True  # --threads and --device reach it (cli.py)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(

