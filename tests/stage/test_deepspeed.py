@@ -9,7 +9,6 @@ as in test_score.py, so an untrained model gets a learning signal. The first Dee
 fresh machine compiles a communication op (~50 s, cached in ~/.cache/torch_extensions).
 """
 
-import importlib.util
 import json
 import math
 import os
@@ -24,17 +23,13 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.markers import needs
 
 from selfcorrect.artifacts import write_parquet
 from selfcorrect.config import WORKFLOW_SCORE_KEYS, validate_config
 from selfcorrect.tasks import get_task
 
-# find_spec, not importorskip: collection (on every pytest worker) does not import deepspeed
-NEEDS_DEEPSPEED = pytest.mark.skipif(
-    importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed"
-)
-
-pytestmark = [NEEDS_DEEPSPEED, pytest.mark.deepspeed, pytest.mark.slow]
+pytestmark = [needs("deepspeed"), pytest.mark.deepspeed, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]

@@ -4,12 +4,12 @@ One engine for the module (a start costs seconds): the rollout stage runs throug
 `get_backend` handing it that engine, and the weight-sync test restores the weights it changed.
 """
 
-import importlib.util
 import json
 
 import pandas as pd
 import pytest
 import torch
+from tests.markers import needs
 from tests.stage.stage_cli import cli, prepare, rollout
 
 from selfcorrect.artifacts import read_parquet
@@ -17,11 +17,7 @@ from selfcorrect.models.load import load_model
 from selfcorrect.rollout.backend import Sampling
 from selfcorrect.rollout.hf import HFBackend
 
-# find_spec, not importorskip: collection (on every pytest worker) does not import vllm
-NEEDS_VLLM = pytest.mark.skipif(
-    importlib.util.find_spec("vllm") is None, reason="vllm is not installed"
-)
-pytestmark = [NEEDS_VLLM, pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [needs("vllm"), pytest.mark.vllm, pytest.mark.slow]
 
 # head size 32: the smallest vLLM's CPU attention supports (hidden 64 / 2 heads)
 TINY_BASE = {

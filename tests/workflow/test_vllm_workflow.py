@@ -1,6 +1,5 @@
 """The DAG with `rollout.backend: vllm`: the same rules, every sampling stage on vLLM."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,12 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.markers import needs
 
-# find_spec, not importorskip: collection (on every pytest worker) does not import vllm
-NEEDS_VLLM = pytest.mark.skipif(
-    importlib.util.find_spec("vllm") is None, reason="vllm is not installed"
-)
-pytestmark = [NEEDS_VLLM, pytest.mark.workflow, pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [needs("vllm"), pytest.mark.workflow, pytest.mark.vllm, pytest.mark.slow]
 
 # config/test.yaml, trimmed to one model per kind of vLLM use (rollouts, online RL with weight
 # sync, RISE's best-of-N and evaluation), each rule starting its own engine. One head: vLLM's
