@@ -2,8 +2,11 @@
 and building the parser loads none of the heavy libraries a command may need."""
 
 import argparse
+import re
 import subprocess
 import sys
+
+import pytest
 
 from selfcorrect import stages
 from selfcorrect.cli import _parser, commands
@@ -47,8 +50,6 @@ def test_building_the_parser_imports_no_heavy_library():
 
 
 def test_help_of_a_command_shows_its_description(capsys):
-    import pytest
-
     with pytest.raises(SystemExit) as done:
         _parser().parse_args(["score", "--help"])
     assert done.value.code == 0
@@ -101,10 +102,6 @@ def test_leave_waits_for_a_running_non_daemon_thread(tmp_path):
 def test_bench_startup_prints_each_variant_the_ratio_and_a_frozen_collector(tmp_path):
     """One fresh interpreter per variant: the printed ratio is the printed times', and after our
     start-up the collector runs with the libraries' objects frozen out of its sight."""
-    import re
-
-    import pytest
-
     proc = run_python("-m", "selfcorrect.cli", "bench", "startup", "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -21,7 +21,8 @@ Per program the zygote reads the request's first frame (the program, its limits)
 judge, which reads the second frame (token, tests, setup, prompt) itself, and then a
 candidate, so the judge exists before any program code runs: the tests are never in the
 zygote's memory, so never in the candidate's. Nor is the verdict line (which may quote a
-failing assert with its expected value): the judge writes it to the caller itself. The two share nothing the candidate can write to:
+failing assert with its expected value): the judge writes it to the caller itself. The two
+share nothing the candidate can write to:
 
 - the judge never runs program code. It builds the test namespace from pristine builtins, the
   problem's own prompt (HumanEval's helpers such as `poly`) and setup, then adds, for every
